@@ -1,0 +1,36 @@
+/* tapegrad: a training framework with tape-based reverse-mode autodiff.
+ *
+ * One include gives the whole public API. A training step:
+ *
+ *     tg_tape *tape = tg_tape_new();
+ *     int shape[2] = {4, 3};
+ *     tg_tensor *w = tg_tensor_normal(2, shape, &rng, 0.0, 0.02);
+ *     tg_tensor_set_requires_grad(w, true);          // a parameter
+ *
+ *     for (int step = 0; step < steps; step++) {
+ *         tg_tensor *y = tg_matmul(tape, x, w);      // ops record as they run
+ *         tg_tensor *loss = ...;                     // a one-element tensor
+ *         if (tg_tape_backward(tape, loss) != TG_OK) // w->grad += dloss/dw
+ *             fprintf(stderr, "%s\n", tg_last_error());
+ *         ...                                        // optimizer step, zero grads
+ *         tg_tape_reset(tape);                       // step memory released
+ *     }
+ *
+ * Tensors are row-major with shapes written outermost first, x (B, T, C).
+ * Letters used in shape comments: B batch, T sequence length, C channels or
+ * model width, H heads, D head size (C / H), V vocabulary, N flattened rows.
+ */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include "autograd/gradcheck.h"
+#include "autograd/op.h"
+#include "autograd/rng.h"
+#include "autograd/scalar.h"
+#include "autograd/status.h"
+#include "autograd/tape.h"
+#include "autograd/tensor.h"
+#include "autograd/ops/elementwise.h"
+#include "autograd/ops/matmul.h"
+
+#endif
