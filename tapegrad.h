@@ -25,6 +25,7 @@
 
 #include "autograd/gradcheck.h"
 #include "autograd/op.h"
+#include "autograd/params.h"
 #include "autograd/rng.h"
 #include "autograd/scalar.h"
 #include "autograd/status.h"

@@ -1,0 +1,89 @@
+#include "params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tg_param_list_init(tg_param_list *list) {
+    memset(list, 0, sizeof *list);
+}
+
+void tg_param_list_free(tg_param_list *list) {
+    free(list->items);
+    memset(list, 0, sizeof *list);
+}
+
+tg_status tg_param_name_join(char *buf, size_t buf_size, const char *prefix, const char *name) {
+    int n;
+    if (prefix == NULL || prefix[0] == '\0') {
+        n = snprintf(buf, buf_size, "%s", name);
+    } else {
+        n = snprintf(buf, buf_size, "%s.%s", prefix, name);
+    }
+    if (n < 0 || (size_t)n >= buf_size) {
+        return tg_set_error(TG_ERR_INVALID, "parameter name '%s.%s' is longer than %zu characters",
+                            prefix != NULL ? prefix : "", name, buf_size - 1);
+    }
+    return TG_OK;
+}
+
+tg_status tg_param_list_add(tg_param_list *list, const char *prefix, const char *name,
+                            tg_param_kind kind, tg_tensor *tensor) {
+    char full[TG_PARAM_NAME_MAX];
+    tg_status status = tg_param_name_join(full, sizeof full, prefix, name);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (tg_param_list_find(list, full) != NULL) {
+        return tg_set_error(TG_ERR_INVALID, "parameter '%s' is already in the list; give each "
+                            "sublayer its own prefix", full);
+    }
+    if (list->count == list->capacity) {
+        int capacity = list->capacity == 0 ? 16 : list->capacity * 2;
+        tg_named_param *items = realloc(list->items, (size_t)capacity * sizeof *items);
+        if (items == NULL) {
+            return tg_set_error(TG_ERR_NOMEM, "out of memory growing a parameter list to %d",
+                                capacity);
+        }
+        list->items = items;
+        list->capacity = capacity;
+    }
+    tg_named_param *item = &list->items[list->count++];
+    memcpy(item->name, full, sizeof full);
+    item->kind = kind;
+    item->tensor = tensor;
+    return TG_OK;
+}
+
+tg_tensor *tg_param_list_find(const tg_param_list *list, const char *name) {
+    for (int i = 0; i < list->count; i++) {
+        if (strcmp(list->items[i].name, name) == 0) {
+            return list->items[i].tensor;
+        }
+    }
+    return NULL;
+}
+
+size_t tg_param_list_numel(const tg_param_list *list) {
+    size_t total = 0;
+    for (int i = 0; i < list->count; i++) {
+        total += list->items[i].tensor->size;
+    }
+    return total;
+}
+
+void tg_param_list_zero_grad(const tg_param_list *list) {
+    for (int i = 0; i < list->count; i++) {
+        tg_tensor_zero_grad(list->items[i].tensor);
+    }
+}
+
+const char *tg_param_kind_name(tg_param_kind kind) {
+    switch (kind) {
+    case TG_PARAM_WEIGHT: return "weight";
+    case TG_PARAM_BIAS: return "bias";
+    case TG_PARAM_NORM: return "norm";
+    case TG_PARAM_EMBEDDING: return "embedding";
+    }
+    return "unknown";
+}
