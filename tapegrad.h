@@ -32,6 +32,7 @@
 #include "autograd/tape.h"
 #include "autograd/tensor.h"
 #include "autograd/ops/elementwise.h"
+#include "autograd/ops/linear.h"
 #include "autograd/ops/matmul.h"
 
 #endif
