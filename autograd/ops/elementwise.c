@@ -298,3 +298,31 @@ tg_tensor *tg_scale(tg_tape *tape, const tg_tensor *x, double factor) {
 tg_tensor *tg_add_scalar(tg_tape *tape, const tg_tensor *x, double value) {
     return affine(tape, &add_scalar_op, x, 1.0, value);
 }
+
+/* ---- broadcast_to: y = 0 + x ------------------------------------------- */
+
+tg_tensor *tg_broadcast_to(tg_tape *tape, const tg_tensor *x, int ndim, const int *shape) {
+    if (!tg_op_inputs_ok(tape, 1, &x)) {
+        return NULL;
+    }
+    int out_ndim;
+    int out_shape[TG_MAX_DIMS];
+    bool fits = ndim <= TG_MAX_DIMS &&
+                tg_broadcast_shape(x->ndim, x->shape, ndim, shape, &out_ndim, out_shape) &&
+                out_ndim == ndim && memcmp(out_shape, shape, (size_t)ndim * sizeof *shape) == 0;
+    if (!fits) {
+        char xs[128];
+        char ts[128];
+        return tg_op_fail(tape, TG_ERR_SHAPE, "broadcast_to: shape %s does not broadcast to %s",
+                          tg_shape_format(xs, sizeof xs, x->ndim, x->shape),
+                          tg_shape_format(ts, sizeof ts, ndim, shape));
+    }
+    /* Adding x to a constant zero tensor reuses add's broadcasting forward and
+     * its summing backward. */
+    tg_tensor *zeros = tg_tape_tensor(tape, ndim, shape);
+    if (zeros == NULL) {
+        return NULL;
+    }
+    memset(zeros->data, 0, zeros->size * sizeof *zeros->data);
+    return tg_add(tape, zeros, x);
+}

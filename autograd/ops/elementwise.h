@@ -27,6 +27,10 @@ tg_tensor *tg_scale(tg_tape *tape, const tg_tensor *x, double factor);
 /* x + value, same shape as x. */
 tg_tensor *tg_add_scalar(tg_tape *tape, const tg_tensor *x, double value);
 
+/* x broadcast to `shape` (x's shape must broadcast to it unchanged). The
+ * gradient sums over the repeated dimensions. */
+tg_tensor *tg_broadcast_to(tg_tape *tape, const tg_tensor *x, int ndim, const int *shape);
+
 /* Computes the broadcast shape of two shapes into out_shape (TG_MAX_DIMS
  * entries) and *out_ndim. Returns false if they do not broadcast. */
 bool tg_broadcast_shape(int a_ndim, const int *a_shape, int b_ndim, const int *b_shape,
