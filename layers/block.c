@@ -7,13 +7,13 @@
 tg_status tg_block_init(tg_block *block, const tg_block_config *config, tg_rng *rng) {
     memset(block, 0, sizeof *block);
     const tg_block_config *c = config;
-    tg_status status = tg_layernorm_layer_init(&block->ln_1, c->dim, c->layernorm_eps, true);
+    tg_status status = tg_layernorm_layer_init(&block->ln_1, c->dim, c->layernorm_eps, true, c->bias);
     if (status == TG_OK) {
         status = tg_attention_layer_init(&block->attn, c->dim, c->n_head, c->bias, c->dropout,
                                          rng, c->init_std, c->proj_init_std);
     }
     if (status == TG_OK) {
-        status = tg_layernorm_layer_init(&block->ln_2, c->dim, c->layernorm_eps, true);
+        status = tg_layernorm_layer_init(&block->ln_2, c->dim, c->layernorm_eps, true, c->bias);
     }
     if (status == TG_OK) {
         status = tg_mlp_init(&block->mlp, c->dim, c->mlp_hidden, c->bias, c->gelu, c->dropout,

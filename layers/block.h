@@ -17,7 +17,7 @@ typedef struct tg_block_config {
     int dim;               /* C */
     int n_head;            /* H */
     int mlp_hidden;        /* usually 4 C */
-    bool bias;             /* biases in linear layers */
+    bool bias;             /* biases in linear and LayerNorm layers */
     double dropout;        /* residual dropout probability */
     double layernorm_eps;  /* 1e-5 in PyTorch */
     tg_gelu_approx gelu;

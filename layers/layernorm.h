@@ -1,7 +1,7 @@
 /* LayerNorm layer over the last dimension, as PyTorch's nn.LayerNorm.
  *
- * Parameters when elementwise_affine: "weight" (C) ones and "bias" (C)
- * zeros, both kind TG_PARAM_NORM. eps is added to the variance (PyTorch's
+ * Parameters when elementwise_affine: "weight" (C) ones and, when bias is
+ * also set, "bias" (C) zeros, both kind TG_PARAM_NORM. eps is added to the variance (PyTorch's
  * default is 1e-5).
  */
 #ifndef TG_LAYERS_LAYERNORM_H
@@ -21,13 +21,13 @@ typedef struct tg_layernorm_layer {
 
 /* Returns TG_OK, TG_ERR_INVALID (dim < 1, eps <= 0) or TG_ERR_NOMEM. */
 tg_status tg_layernorm_layer_init(tg_layernorm_layer *layer, int dim, double eps,
-                                  bool elementwise_affine);
+                                  bool elementwise_affine, bool bias);
 
 /* x (..., C) gives (..., C). */
 tg_tensor *tg_layernorm_layer_forward(tg_tape *tape, const tg_layernorm_layer *layer,
                                       const tg_tensor *x);
 
-/* Appends "<prefix>.weight" and "<prefix>.bias" when the layer has them. */
+/* Appends "<prefix>.weight" and "<prefix>.bias" for those the layer has. */
 tg_status tg_layernorm_layer_params(const tg_layernorm_layer *layer, const char *prefix,
                                     tg_param_list *list);
 
