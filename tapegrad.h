@@ -34,5 +34,14 @@
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/linear.h"
 #include "autograd/ops/matmul.h"
+#include "layers/attention.h"
+#include "layers/block.h"
+#include "layers/embedding.h"
+#include "layers/layernorm.h"
+#include "layers/linear.h"
+#include "layers/mlp.h"
+#include "layers/mode.h"
+#include "layers/positional.h"
+#include "layers/timestep.h"
 
 #endif
