@@ -35,5 +35,6 @@
 #include "autograd/ops/matmul.h"
 #include "autograd/ops/shape.h"
 #include "autograd/ops/embedding.h"
+#include "autograd/ops/dropout.h"
 
 #endif
