@@ -1,9 +1,8 @@
 /* Softmax and log-softmax over the last axis.
  *
  * Both subtract each row's maximum before exponentiating, so large logits such
- * as +-1000 give finite values and gradients. Each
- * constructor returns a tape tensor, or NULL after recording an error on the
- * tape.
+ * as +-1000 give finite values and gradients. Each constructor returns a tape
+ * tensor, or NULL after recording an error on the tape.
  */
 #ifndef TG_AUTOGRAD_OPS_SOFTMAX_H
 #define TG_AUTOGRAD_OPS_SOFTMAX_H
