@@ -14,8 +14,8 @@
  * Numerics and determinism: sums accumulate in double. A full reduction cuts
  * x into at most SUM_SLICES slices whose bounds depend only on the size, sums
  * the slices in parallel and then adds the slice sums in order, so the result
- * is the same for any thread count. An axis reduction sums each output in
- * order along the axis, one output per thread at a time.
+ * is the same for any thread count. An axis reduction hands each block of
+ * outputs to one thread, which sums every output in order along the axis.
  */
 #include "reduce.h"
 
