@@ -131,8 +131,8 @@ static const tg_op cross_entropy_op = {"cross_entropy", cross_entropy_node_backw
 
 /* Checks every target and returns the number of kept rows, or -1 after
  * recording an error that names the first invalid target. */
-static long cross_entropy_count(tg_tape *tape, const tg_tensor *logits, const int32_t *targets,
-                                size_t N, size_t V, int32_t ignore_index) {
+static long validate_targets(tg_tape *tape, const tg_tensor *logits, const int32_t *targets,
+                             size_t N, size_t V, int32_t ignore_index) {
     long count = 0;
     for (size_t r = 0; r < N; r++) {
         int32_t t = targets[r];
@@ -164,7 +164,6 @@ tg_tensor *tg_cross_entropy(tg_tape *tape, const tg_tensor *logits, const int32_
     if (!tg_op_inputs_ok(tape, 1, &logits)) {
         return NULL;
     }
-    char ls[128];
     if (logits->ndim == 0) {
         return tg_op_fail(tape, TG_ERR_SHAPE,
                           "cross_entropy: logits have shape () but need at least one dimension; "
@@ -173,12 +172,13 @@ tg_tensor *tg_cross_entropy(tg_tape *tape, const tg_tensor *logits, const int32_
     size_t V = (size_t)logits->shape[logits->ndim - 1];
     size_t N = logits->size / V;
     if (targets == NULL) {
+        char ls[128];
         return tg_op_fail(tape, TG_ERR_INVALID,
                           "cross_entropy: targets is NULL; pass %zu class indices, one per row "
                           "of logits of shape %s",
                           N, tg_shape_format(ls, sizeof ls, logits->ndim, logits->shape));
     }
-    long count = cross_entropy_count(tape, logits, targets, N, V, ignore_index);
+    long count = validate_targets(tape, logits, targets, N, V, ignore_index);
     if (count < 0) {
         return NULL;
     }
