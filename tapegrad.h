@@ -43,5 +43,12 @@
 #include "layers/mode.h"
 #include "layers/positional.h"
 #include "layers/timestep.h"
+#include "autograd/ops/shape.h"
+#include "autograd/ops/embedding.h"
+#include "autograd/ops/dropout.h"
+#include "autograd/ops/loss.h"
+#include "autograd/ops/reduce.h"
+#include "autograd/ops/softmax.h"
+#include "autograd/ops/unary.h"
 
 #endif
