@@ -24,7 +24,7 @@ run=runs/quickstart
 mkdir -p "$run"
 corpus=${1:-}
 if [ -z "$corpus" ]; then
-    # A few megabytes of quotations, literature and wisdom from the fortunes
+    # About half a megabyte of quotations, literature and wisdom from the fortunes
     # package, without the '%' lines that separate the entries.
     corpus=$run/fortunes.txt
     fortunes=/usr/share/games/fortunes
