@@ -33,6 +33,8 @@
 #include "autograd/tensor.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/matmul.h"
+#include "datasets/epoch_sampler.h"
+#include "datasets/idx.h"
 #include "datasets/text.h"
 
 #endif
