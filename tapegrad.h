@@ -35,6 +35,7 @@
 #include "autograd/ops/matmul.h"
 #include "datasets/epoch_sampler.h"
 #include "datasets/idx.h"
+#include "datasets/synthetic.h"
 #include "datasets/text.h"
 
 #endif
