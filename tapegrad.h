@@ -40,5 +40,9 @@
 #include "autograd/ops/reduce.h"
 #include "autograd/ops/softmax.h"
 #include "autograd/ops/unary.h"
+#include "datasets/epoch_sampler.h"
+#include "datasets/idx.h"
+#include "datasets/synthetic.h"
+#include "datasets/text.h"
 
 #endif
