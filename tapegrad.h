@@ -33,5 +33,9 @@
 #include "autograd/tensor.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/matmul.h"
+#include "optim/adam.h"
+#include "optim/optimizer.h"
+#include "optim/param_groups.h"
+#include "optim/sgd.h"
 
 #endif
