@@ -36,6 +36,7 @@
 #include "optim/adam.h"
 #include "optim/optimizer.h"
 #include "optim/param_groups.h"
+#include "optim/schedule.h"
 #include "optim/sgd.h"
 
 #endif
