@@ -476,13 +476,13 @@ static tg_scalar *run_large(int threads, bool decoupled) {
 
 Test(adam, large_update_same_for_any_thread_count) {
     for (int decoupled = 0; decoupled < 2; decoupled++) {
-        tg_scalar *one = run_large(1, decoupled);
-        tg_scalar *two = run_large(2, decoupled);
-        cr_assert(memcmp(one, two, 300 * 400 * sizeof *one) == 0,
+        tg_scalar *one_thread = run_large(1, decoupled);
+        tg_scalar *two_threads = run_large(2, decoupled);
+        cr_assert(memcmp(one_thread, two_threads, 300 * 400 * sizeof *one_thread) == 0,
                   "%s: 1 and 2 threads gave different parameters",
                   decoupled ? "adamw" : "adam");
-        free(one);
-        free(two);
+        free(one_thread);
+        free(two_threads);
     }
 }
 

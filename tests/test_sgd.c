@@ -448,12 +448,12 @@ static tg_scalar *run_large(int threads) {
 }
 
 Test(sgd, large_update_same_for_any_thread_count) {
-    tg_scalar *one = run_large(1);
-    tg_scalar *two = run_large(2);
-    cr_assert(memcmp(one, two, 300 * 400 * sizeof *one) == 0,
+    tg_scalar *one_thread = run_large(1);
+    tg_scalar *two_threads = run_large(2);
+    cr_assert(memcmp(one_thread, two_threads, 300 * 400 * sizeof *one_thread) == 0,
               "1 and 2 threads gave different parameters");
-    free(one);
-    free(two);
+    free(one_thread);
+    free(two_threads);
 }
 
 /* ---- errors --------------------------------------------------------- */
