@@ -27,26 +27,55 @@ typedef struct adam_step {
     tg_scalar eps;
 } adam_step;
 
-/* Updates p (n), m (n), v (n) and, when v_max is not NULL, v_max (n) from
- * g (n) in place. */
-static void adam_update_kernel(tg_scalar *p, tg_scalar *m, tg_scalar *v, tg_scalar *v_max,
-                               const tg_scalar *g, size_t n, const adam_step *c) {
+/* Returns the new value of one parameter element p after updating its
+ * moments m and v in place. With amsgrad, v_max (the element's running
+ * maximum of v) is updated too and divides instead of v. The kernels pass
+ * amsgrad as a constant, so the branch disappears when this is inlined. */
+static inline tg_scalar adam_element(const adam_step *k, bool amsgrad, tg_scalar p, tg_scalar g,
+                                     tg_scalar *m, tg_scalar *v, tg_scalar *v_max) {
+    p *= k->decay_factor;
+    g += k->weight_decay * p;
+    tg_scalar m_new = *m * k->beta1 + k->one_minus_beta1 * g;
+    tg_scalar v_new = *v * k->beta2 + k->one_minus_beta2 * g * g;
+    *m = m_new;
+    *v = v_new;
+    if (amsgrad) {
+        tg_scalar v_max_old = *v_max;
+        v_new = v_max_old > v_new ? v_max_old : v_new;
+        *v_max = v_new;
+    }
+    tg_scalar denom = sqrt(v_new) / k->bias_correction2_sqrt + k->eps;
+    return p - k->step_size * m_new / denom;
+}
+
+/* Updates elements [begin, end) of p, m and v from g in place, and of v_max
+ * with amsgrad. The arrays are distinct tensors, so none aliases another,
+ * and restrict lets the loop vectorise. */
+static void adam_range(tg_scalar *restrict p, tg_scalar *restrict m, tg_scalar *restrict v,
+                       tg_scalar *restrict v_max, const tg_scalar *restrict g, size_t begin,
+                       size_t end, const adam_step *c, bool amsgrad) {
     const adam_step k = *c;
-    bool amsgrad = v_max != NULL;
-#pragma omp parallel for schedule(static) if (n > TG__OPTIMIZER_PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        tg_scalar p_i = p[i] * k.decay_factor;
-        tg_scalar g_i = g[i] + k.weight_decay * p_i;
-        tg_scalar m_i = m[i] * k.beta1 + k.one_minus_beta1 * g_i;
-        tg_scalar v_i = v[i] * k.beta2 + k.one_minus_beta2 * g_i * g_i;
-        m[i] = m_i;
-        v[i] = v_i;
-        if (amsgrad) {
-            v_i = v_max[i] > v_i ? v_max[i] : v_i;
-            v_max[i] = v_i;
+    if (amsgrad) {
+        for (size_t i = begin; i < end; i++) {
+            p[i] = adam_element(&k, true, p[i], g[i], &m[i], &v[i], &v_max[i]);
         }
-        tg_scalar denom = sqrt(v_i) / k.bias_correction2_sqrt + k.eps;
-        p[i] = p_i - k.step_size * m_i / denom;
+    } else {
+        for (size_t i = begin; i < end; i++) {
+            p[i] = adam_element(&k, false, p[i], g[i], &m[i], &v[i], NULL);
+        }
+    }
+}
+
+/* Updates p (n), m (n), v (n) and, with amsgrad, v_max (n) from g (n) in
+ * place, in blocks of TG__OPTIMIZER_BLOCK elements spread over the threads. */
+static void adam_kernel(tg_scalar *p, tg_scalar *m, tg_scalar *v, tg_scalar *v_max,
+                        const tg_scalar *g, size_t n, const adam_step *c, bool amsgrad) {
+    long blocks = (long)((n + TG__OPTIMIZER_BLOCK - 1) / TG__OPTIMIZER_BLOCK);
+#pragma omp parallel for schedule(static) if (n > TG__OPTIMIZER_PARALLEL_MIN)
+    for (long b = 0; b < blocks; b++) {
+        size_t begin = (size_t)b * TG__OPTIMIZER_BLOCK;
+        size_t end = begin + TG__OPTIMIZER_BLOCK < n ? begin + TG__OPTIMIZER_BLOCK : n;
+        adam_range(p, m, v, v_max, g, begin, end, c, amsgrad);
     }
 }
 
@@ -77,9 +106,10 @@ static void adam_update(tg_optimizer *opt, double lr) {
                 tg_tensor_fill(param->slots[s], 0);
             }
         }
+        tg_scalar *m = param->slots[0]->data;
+        tg_scalar *v = param->slots[1]->data;
         tg_scalar *v_max = o->amsgrad ? param->slots[2]->data : NULL;
-        adam_update_kernel(p->data, param->slots[0]->data, param->slots[1]->data, v_max, p->grad,
-                           p->size, &c);
+        adam_kernel(p->data, m, v, v_max, p->grad, p->size, &c, o->amsgrad);
     }
 }
 

@@ -20,22 +20,36 @@
 /* Elements above which elementwise loops run on all OpenMP threads. */
 #define PARALLEL_MIN 32768
 
-/* Returns the sum of squares of x[begin, end), in double with four
- * interleaved accumulators combined in a fixed order. */
+/* Returns the sum of squares of x[begin, end) in double. Lane j sums the
+ * elements at j, j + LANES, j + 2 LANES and so on in order, so the compiler
+ * can keep the lanes in vector registers without reordering any sum. */
+/* Kept out of line because GCC 12 stops vectorising the lanes once this is
+ * inlined into the loop over chunks. */
+static double chunk_sum_squares(const tg_scalar *x, size_t begin, size_t end)
+    __attribute__((noinline));
+
 static double chunk_sum_squares(const tg_scalar *x, size_t begin, size_t end) {
-    double acc[4] = {0, 0, 0, 0};
+    enum { LANES = 8 };
+    double acc[LANES] = {0};
     size_t i = begin;
-    for (; i + 4 <= end; i += 4) {
-        for (int lane = 0; lane < 4; lane++) {
+    for (; i + LANES <= end; i += LANES) {
+        for (int lane = 0; lane < LANES; lane++) {
             double v = (double)x[i + (size_t)lane];
             acc[lane] += v * v;
         }
     }
+    /* The tail has its own sum because writing it into acc[0] stops GCC
+     * from vectorising the loop above. */
+    double tail = 0;
     for (; i < end; i++) {
         double v = (double)x[i];
-        acc[0] += v * v;
+        tail += v * v;
     }
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    double total = 0;
+    for (int lane = 0; lane < LANES; lane++) {
+        total += acc[lane];
+    }
+    return total + tail;
 }
 
 static double sum_squares(const tg_scalar *x, size_t n) {

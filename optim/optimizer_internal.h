@@ -14,6 +14,9 @@
 /* Elements above which an update loop runs on all OpenMP threads. */
 #define TG__OPTIMIZER_PARALLEL_MIN 32768
 
+/* Elements per block that a thread updates in one vectorised inner loop. */
+#define TG__OPTIMIZER_BLOCK 4096
+
 typedef struct tg__optimizer_param {
     char name[TG_PARAM_NAME_MAX];
     tg_tensor *tensor;      /* the parameter, not owned */
