@@ -44,5 +44,11 @@
 #include "datasets/idx.h"
 #include "datasets/synthetic.h"
 #include "datasets/text.h"
+#include "optim/adam.h"
+#include "optim/clip.h"
+#include "optim/optimizer.h"
+#include "optim/param_groups.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
 
 #endif
