@@ -96,9 +96,8 @@ static hid_t open_hdf5(const char *path) {
             tg_set_error(TG_ERR_FORMAT, "checkpoint '%s' is truncated (HDF5: %s); the save that "
                          "wrote it did not finish, so use an earlier checkpoint", path, detail);
         } else {
-            tg_set_error(TG_ERR_FORMAT, "checkpoint '%s' is damaged or truncated: HDF5 cannot open it "
-                         "(%s)",
-                         path, detail);
+            tg_set_error(TG_ERR_FORMAT, "checkpoint '%s' is damaged or truncated: HDF5 cannot "
+                         "open it (%s)", path, detail);
         }
     }
     return file;
@@ -283,13 +282,14 @@ tg_status tg_checkpoint_read_attr_string(const tg_checkpoint_reader *r, const ch
     hid_t file_type = H5Aget_type(attr);
     htri_t variable = H5Tis_variable_str(file_type);
     size_t fixed_size = H5Tget_size(file_type);
+    /* HDF5 converts no strings between character sets, so read in the
+     * stored one (tapegrad writes UTF-8; other tools may write ASCII). */
+    H5T_cset_t cset = H5Tget_cset(file_type);
     H5Tclose(file_type);
 
-    /* Strings are read as variable-length, whatever their stored form, and
-     * copied out, so fixed-length strings from other writers work too. */
     hid_t memory_type = H5Tcopy(H5T_C_S1);
     H5Tset_size(memory_type, H5T_VARIABLE);
-    H5Tset_cset(memory_type, H5T_CSET_UTF8);
+    H5Tset_cset(memory_type, cset);
     char *value = NULL;
     herr_t read_status = -1;
     char detail[512] = "out of memory";
@@ -300,6 +300,7 @@ tg_status tg_checkpoint_read_attr_string(const tg_checkpoint_reader *r, const ch
         /* Fixed-length: read into a buffer of the stored size plus a NUL. */
         hid_t fixed_type = H5Tcopy(H5T_C_S1);
         H5Tset_size(fixed_type, fixed_size + 1);
+        H5Tset_cset(fixed_type, cset);
         value = calloc(1, fixed_size + 1);
         if (value != NULL) {
             read_status = H5Aread(attr, fixed_type, value);
