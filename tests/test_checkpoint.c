@@ -1381,3 +1381,95 @@ Test(checkpoint, rotation_follows_real_saves) {
     cr_assert_eq(tg_checkpoint_best_path(path, sizeof path, test_dir, "ckpt"), TG_OK);
     expect_small_checkpoint(path, 200, 200.0f);
 }
+
+/* ---- Cross-check with h5py ----------------------------------------------- */
+
+/* Writes the checkpoint that tests/checkpoint_read.py expects; keep the two
+ * in step. */
+static void write_reference_checkpoint(const char *path) {
+    int attn_shape[2] = {3, 4};
+    int wte_shape[2] = {5, 2};
+    tg_tensor *attn = tg_tensor_zeros(2, attn_shape);
+    tg_tensor *wte = tg_tensor_zeros(2, wte_shape);
+    for (size_t i = 0; i < attn->size; i++) {
+        attn->data[i] = (float)i * 0.25f - 1.5f;
+    }
+    for (size_t i = 0; i < wte->size; i++) {
+        wte->data[i] = (i % 2 == 0 ? 1.0f : -1.0f) * ldexpf(1.0f, -(int)i);
+    }
+    tg_param_list params;
+    tg_param_list_init(&params);
+    tg_param_list_add(&params, "blocks.0.attn.c_attn", "weight", TG_PARAM_WEIGHT, attn);
+    tg_param_list_add(&params, "wte", "weight", TG_PARAM_EMBEDDING, wte);
+    const uint64_t state[4] = {0, 1, UINT64_C(1) << 63, UINT64_MAX};
+    const int32_t order[5] = {4, 0, 3, 1, 2};
+
+    tg_checkpoint_writer *w = begin_ok(path, "charlm");
+    cr_assert_eq(tg_checkpoint_set_step(w, 4242), TG_OK, "%s", tg_last_error());
+    cr_assert_eq(tg_checkpoint_write_params(w, "model", &params), TG_OK, "%s", tg_last_error());
+    cr_assert_eq(tg_checkpoint_write_u64(w, "rng", "train", state, 4), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(tg_checkpoint_write_i32(w, "data", "order", order, 5), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(tg_checkpoint_write_attr_int(w, "config", "n_embd", 128), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(tg_checkpoint_write_attr_double(w, "config", "lr", 3e-4), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(tg_checkpoint_write_attr_string(w, "config", "dataset", "tiny shakespeare"),
+                 TG_OK, "%s", tg_last_error());
+    commit_ok(w);
+    tg_param_list_free(&params);
+    tg_tensor_free(attn);
+    tg_tensor_free(wte);
+}
+
+/* Exit status of tests/checkpoint_read.py when h5py cannot be imported. */
+#define SCRIPT_SKIP 77
+
+Test(checkpoint, h5py_reads_what_library_wrote) {
+    char path[600];
+    test_path(path, sizeof path, "reference.h5");
+    write_reference_checkpoint(path);
+
+    const char *python = "/usr/bin/python3";
+    if (access(python, X_OK) != 0) {
+        cr_skip_test("%s is missing, so the h5py cross-check cannot run", python);
+    }
+    char script[1024];
+    snprintf(script, sizeof script, "%s/checkpoint_read.py", TG_TESTS_DIR);
+
+    /* Run: /usr/bin/python3 tests/checkpoint_read.py <path>, output captured. */
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0, "pipe failed: %s", strerror(errno));
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork failed: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        execl(python, python, script, path, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char output[8192];
+    size_t used = 0;
+    ssize_t n;
+    while (used < sizeof output - 1 &&
+           (n = read(fds[0], output + used, sizeof output - 1 - used)) > 0) {
+        used += (size_t)n;
+    }
+    output[used] = '\0';
+    close(fds[0]);
+    int wait_status = 0;
+    cr_assert_eq(waitpid(pid, &wait_status, 0), pid, "waitpid failed: %s", strerror(errno));
+    cr_assert(WIFEXITED(wait_status), "%s %s was killed (wait status 0x%x): %s", python, script,
+              wait_status, output);
+    if (WEXITSTATUS(wait_status) == SCRIPT_SKIP) {
+        cr_skip_test("h5py cannot be imported by %s, so the h5py cross-check is skipped "
+                     "(install python3-h5py): %s", python, output);
+    }
+    cr_assert_eq(WEXITSTATUS(wait_status), 0, "%s %s %s failed with exit status %d:\n%s", python,
+                 script, path, WEXITSTATUS(wait_status), output);
+    expect_contains(output, "every check passed");
+}
