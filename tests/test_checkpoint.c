@@ -1473,3 +1473,67 @@ Test(checkpoint, h5py_reads_what_library_wrote) {
                  script, path, WEXITSTATUS(wait_status), output);
     expect_contains(output, "every check passed");
 }
+
+/* ---- Committed version-1 file -------------------------------------------- */
+
+/* tests/fixtures/checkpoint/format-v1.h5 was written with h5py by
+ * make_fixture.py beside it, from the documented layout alone. */
+Test(checkpoint, reads_committed_version1_fixture) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/fixtures/checkpoint/format-v1.h5", TG_TESTS_DIR);
+    tg_checkpoint_reader *r = open_ok(path, "charlm");
+    cr_assert_eq(tg_checkpoint_step(r), 300, "step %" PRId64, tg_checkpoint_step(r));
+    cr_assert_eq(tg_checkpoint_format_version(r), 1);
+
+    int wte_shape[2] = {4, 2};
+    int bias_shape[1] = {4};
+    tg_tensor *wte = tg_tensor_zeros(2, wte_shape);
+    tg_tensor *bias = tg_tensor_zeros(1, bias_shape);
+    tg_param_list params;
+    tg_param_list_init(&params);
+    tg_param_list_add(&params, "wte", "weight", TG_PARAM_EMBEDDING, wte);
+    tg_param_list_add(&params, "lm_head", "bias", TG_PARAM_BIAS, bias);
+    cr_assert_eq(tg_checkpoint_read_params(r, "model", &params), TG_OK, "%s", tg_last_error());
+    for (size_t i = 0; i < wte->size; i++) {
+        cr_assert_eq(wte->data[i], (float)i / 8 - 1, "wte.weight[%zu] is %g", i,
+                     (double)wte->data[i]);
+    }
+    for (size_t i = 0; i < bias->size; i++) {
+        cr_assert_eq(bias->data[i], (float)i + 0.5f, "lm_head.bias[%zu] is %g", i,
+                     (double)bias->data[i]);
+    }
+    cr_assert_eq(tg_checkpoint_read_params(r, "optimizer/m", &params), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(wte->data[7], 0.25f, "optimizer/m/wte.weight[7] is %g", (double)wte->data[7]);
+    cr_assert_eq(bias->data[3], -0.25f, "optimizer/m/lm_head.bias[3] is %g",
+                 (double)bias->data[3]);
+
+    uint64_t state[4];
+    cr_assert_eq(tg_checkpoint_read_u64(r, "rng", "train", state, 4), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(state[3], UINT64_MAX, "rng/train[3] is %" PRIu64, state[3]);
+    int32_t order[3];
+    cr_assert_eq(tg_checkpoint_read_i32(r, "data", "order", order, 3), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert(order[0] == 2 && order[1] == 0 && order[2] == 1, "data/order is %d %d %d",
+              order[0], order[1], order[2]);
+    int64_t epoch = 0;
+    cr_assert_eq(tg_checkpoint_read_attr_int(r, "data", "epoch", &epoch), TG_OK);
+    cr_assert_eq(epoch, 4, "data epoch is %" PRId64, epoch);
+    cr_assert_eq(tg_checkpoint_expect_int(r, "config", "n_embd", 2), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(tg_checkpoint_expect_double(r, "config", "lr", 3e-4), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(tg_checkpoint_expect_string(r, "config", "dataset", "tiny"), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(tg_checkpoint_expect_double(r, "optimizer", "beta1", 0.9), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(tg_checkpoint_expect_string(r, "schedule", "kind", "cosine"), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert(!tg_checkpoint_has(r, "ema"), "the fixture has no ema group");
+
+    tg_checkpoint_close(r);
+    tg_param_list_free(&params);
+    tg_tensor_free(wte);
+    tg_tensor_free(bias);
+}
