@@ -5,7 +5,7 @@
  * UTC) and library_version, and its groups hold what the program saves:
  * model/ (the parameters), optimizer/, schedule/, rng/, data/, config/ and
  * the optional ema/. docs/checkpoint-format.md describes the layout and which
- * program fills what. This layer knows nothing about models; it stores named
+ * program fills what. This layer is independent of any model. It stores named
  * tensors, integer arrays and attributes, and checks them on the way back.
  *
  * Saving:
@@ -57,7 +57,7 @@
 /* Value of the root attribute "format_version" that this build writes. It
  * reads files of this version and older. */
 #define TG_CHECKPOINT_FORMAT_VERSION 1
-/* Longest model kind, including the terminating NUL. */
+/* Maximum length of a model kind, including the terminating NUL. */
 #define TG_CHECKPOINT_KIND_MAX 64
 
 typedef struct tg_checkpoint_writer tg_checkpoint_writer;
@@ -106,10 +106,10 @@ tg_status tg_checkpoint_write_params(tg_checkpoint_writer *w, const char *group,
                                      const tg_param_list *params);
 
 /* Finishes the checkpoint: writes the HDF5 file into the temporary file,
- * syncs it, renames it over `path` and syncs the directory. On any failure
- * (an earlier write call failed, the disk is full, the file size limit is
- * reached, the rename is refused) removes the temporary file, leaves `path`
- * as it was, and returns the error, whose message names the path and the
+ * syncs it, renames it over `path` and syncs the directory. Any failure (an
+ * earlier write call failed, the disk is full, the file size limit is
+ * reached, the rename is refused) removes the temporary file and leaves
+ * `path` as it was. The returned error's message names the path and the
  * system error. Frees the writer in every case. */
 tg_status tg_checkpoint_commit(tg_checkpoint_writer *w);
 
@@ -123,8 +123,8 @@ void tg_checkpoint_abort(tg_checkpoint_writer *w);
  * not NULL, must equal the stored model_kind. Returns a reader to free with
  * tg_checkpoint_close, or NULL with *status set: TG_ERR_IO if the file is
  * missing or unreadable, TG_ERR_FORMAT if it is not HDF5, is truncated, is
- * not a tapegrad checkpoint, has a newer format version or holds another
- * model kind. The message names the path and both values where two differ. */
+ * not a tapegrad checkpoint, has a newer format version or contains
+ * another model kind. The message names the path and both values where two differ. */
 tg_checkpoint_reader *tg_checkpoint_open(const char *path, const char *expected_model_kind,
                                          tg_status *status);
 
@@ -192,7 +192,7 @@ tg_status tg_checkpoint_read_params(const tg_checkpoint_reader *r, const char *g
 
 /* ---- File names and rotation ------------------------------------------ */
 
-/* A run directory holds step checkpoints "<prefix>-<step>.h5", with the step
+/* A run directory contains step checkpoints "<prefix>-<step>.h5", with the step
  * zero-padded to TG_CHECKPOINT_STEP_DIGITS digits so that names sort by step
  * ("ckpt-00001200.h5"), and one best checkpoint "<prefix>-best.h5", which the
  * program rewrites whenever the validation loss improves. Rotation deletes

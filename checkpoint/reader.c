@@ -45,6 +45,7 @@ static tg_status check_file(const char *path) {
     if (fd < 0) {
         return tg_set_error(TG_ERR_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
     }
+
     struct stat info;
     if (fstat(fd, &info) != 0) {
         int err = errno;
@@ -56,6 +57,7 @@ static tg_status check_file(const char *path) {
         return tg_set_error(TG_ERR_IO, "cannot open checkpoint '%s': it is not a regular file",
                             path);
     }
+
     unsigned char head[sizeof hdf5_signature];
     ssize_t n = read(fd, head, sizeof head);
     close(fd);
@@ -69,6 +71,7 @@ static tg_status check_file(const char *path) {
         return TG_OK;
     }
     H5Eclear2(H5E_DEFAULT);
+
     if (info.st_size == 0) {
         return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s' is empty (0 bytes), not an HDF5 "
                             "file; the save that created it did not finish", path);
@@ -222,7 +225,7 @@ bool tg_checkpoint_has(const tg_checkpoint_reader *r, const char *path) {
 /* ---- Attributes ---------------------------------------------------------- */
 
 /* Opens attribute `name` of `group` into *attr and checks its type class
- * and that it holds one value. */
+ * and that it is a single value. */
 static tg_status open_attr(const tg_checkpoint_reader *r, const char *group, const char *name,
                            H5T_class_t expected_class, const char *expected_what, hid_t *attr) {
     tg__hdf5_quiet();

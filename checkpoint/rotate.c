@@ -14,7 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Longest step in a file name: 18 digits always fit in an int64_t. */
+/* Maximum number of step digits in a file name, because 18 digits always
+ * fit in an int64_t. */
 #define STEP_DIGITS_MAX 18
 
 static tg_status check_prefix(const char *function, const char *prefix) {

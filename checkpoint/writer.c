@@ -5,7 +5,7 @@
  * commit. Commit takes the finished file image and writes it with plain
  * write() calls into a temporary file created by begin in the target's
  * directory, then fsync, rename over the target, and fsync of the directory.
- * So HDF5 never holds a half-written file on disk, every disk error arrives
+ * So HDF5 never has a half-written file open on disk, every disk error arrives
  * as an errno that the message can name, and a crash at any point leaves the
  * target either as it was or complete. The cost is memory: during commit the
  * process holds the file image twice (HDF5's copy and ours).
@@ -121,10 +121,10 @@ static tg_status create_temp_file(tg_checkpoint_writer *w) {
 }
 
 static tg_status create_memory_file(tg_checkpoint_writer *w) {
-    /* The earliest file format (superblock version 0, readable by HDF5 1.8
-     * and later) on purpose: with the later superblock versions 2 and 3,
-     * HDF5 1.10.8's H5Fget_file_image returns an image whose superblock
-     * checksum does not match, and the file then fails to open. */
+    /* The earliest file format (superblock version 0) on purpose. With the
+     * later superblock versions 2 and 3, HDF5 1.10.8's H5Fget_file_image
+     * returns an image whose superblock checksum is wrong, so the written
+     * file fails to open. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_V110) < 0 ||
@@ -353,7 +353,7 @@ tg_status tg_checkpoint_write_attr_double(tg_checkpoint_writer *w, const char *g
 }
 
 /* Creates dataset `group/name` of the given file type and extents and writes
- * `data`, which holds the product of dims elements of memory_type. */
+ * `data`: as many elements of memory_type as the product of dims. */
 static tg_status write_dataset(tg_checkpoint_writer *w, const char *group, const char *name,
                                hid_t file_type, hid_t memory_type, int rank, const hsize_t *dims,
                                const void *data) {

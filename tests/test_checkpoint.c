@@ -2,15 +2,22 @@
  * that fail or are killed without damaging the previous checkpoint,
  * rotation, and a cross-check of the written file with h5py.
  *
- * Commands:
+ * Commands, from the repository root:
+ *
  *   cmake -S . -B build -DTAPEGRAD_BUILD_MODELS=OFF -DTAPEGRAD_BUILD_BENCH=OFF
  *   cmake --build build -j2 --target test_checkpoint
  *   cd build && ctest -R test_checkpoint --output-on-failure
- * One test alone:       build/tests/test_checkpoint --filter 'checkpoint/killed_*'
- * The h5py check alone: /usr/bin/python3 tests/checkpoint_read.py FILE
- *   (FILE written by the test h5py_reads_what_library_wrote; the test prints
- *   the script's output when it fails). Without python3-h5py that test is
- *   skipped with a message saying so.
+ *
+ * To run one test:
+ *
+ *   build/tests/test_checkpoint --filter 'checkpoint/killed_*' --verbose
+ *
+ * The test h5py_reads_what_library_wrote writes a checkpoint and runs
+ *
+ *   /usr/bin/python3 tests/checkpoint_read.py FILE
+ *
+ * and prints the script's output if it fails. It is skipped, with a message
+ * saying so, when /usr/bin/python3 cannot import h5py (python3-h5py).
  *
  * Each test works in its own fresh directory under $TMPDIR (or /tmp), removed
  * afterwards. Tests that need a failing or killed save run it in a forked
@@ -194,7 +201,7 @@ static void write_small_checkpoint(const char *path, const char *kind, int64_t s
     tg_tensor_free(weight);
 }
 
-/* Checks that path holds the small checkpoint of `step` and `value`. */
+/* Checks that path contains the small checkpoint of `step` and `value`. */
 static void expect_small_checkpoint(const char *path, int64_t step, float value) {
     tg_checkpoint_reader *r = open_ok(path, NULL);
     cr_assert_eq(tg_checkpoint_step(r), step, "'%s' has step %" PRId64 ", expected %" PRId64, path,
@@ -995,7 +1002,8 @@ static tg_status save_large(const char *path) {
 }
 
 static tg_status save_as_nobody(const char *path) {
-    /* Root writes into any directory, so drop to the user nobody first. */
+    /* Root may write into any directory, so switch to the unprivileged user
+     * "nobody" (uid 65534) first. */
     if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) {
         fprintf(stderr, "cannot switch to user nobody: %s\n", strerror(errno));
         _exit(CHILD_SETUP_FAILED);
@@ -1190,12 +1198,12 @@ static double seconds_now(void) {
     return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
 }
 
-/* A child saves generation after generation of a 16 MiB checkpoint, telling
- * the parent after each commit. The parent kills it with SIGKILL after a
- * delay that grows each round, from 0 to about three save durations, then
- * loads the checkpoint: it must open, hold one generation whole, and be the
- * last generation reported committed or the one after it (killed after the
- * rename, before the report). */
+/* A child saves generation after generation of a 16 MiB checkpoint and
+ * reports each commit to the parent. The parent kills it with SIGKILL after
+ * a delay that grows each round, from 0 to about three save durations. Then
+ * the checkpoint must open and contain one whole generation. That generation
+ * is the last one reported committed, or the next one when the kill came
+ * after the rename but before the report. */
 Test(checkpoint, killed_saves_leave_old_or_new_checkpoint, .timeout = 600) {
     char path[600];
     test_path(path, sizeof path, "ckpt.h5");
