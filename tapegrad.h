@@ -50,5 +50,6 @@
 #include "optim/param_groups.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
+#include "checkpoint/checkpoint.h"
 
 #endif
