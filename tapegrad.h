@@ -50,5 +50,16 @@
 #include "autograd/ops/reduce.h"
 #include "autograd/ops/softmax.h"
 #include "autograd/ops/unary.h"
+#include "datasets/epoch_sampler.h"
+#include "datasets/idx.h"
+#include "datasets/synthetic.h"
+#include "datasets/text.h"
+#include "optim/adam.h"
+#include "optim/clip.h"
+#include "optim/optimizer.h"
+#include "optim/param_groups.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
+#include "checkpoint/checkpoint.h"
 
 #endif
