@@ -33,5 +33,6 @@
 #include "autograd/tensor.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/matmul.h"
+#include "autograd/ops/layernorm.h"
 
 #endif
