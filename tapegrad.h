@@ -61,5 +61,6 @@
 #include "optim/schedule.h"
 #include "optim/sgd.h"
 #include "checkpoint/checkpoint.h"
+#include "autograd/ops/layernorm.h"
 
 #endif
