@@ -34,5 +34,6 @@
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/matmul.h"
 #include "autograd/ops/layernorm.h"
+#include "autograd/ops/attention.h"
 
 #endif
