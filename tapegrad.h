@@ -62,5 +62,6 @@
 #include "optim/sgd.h"
 #include "checkpoint/checkpoint.h"
 #include "autograd/ops/layernorm.h"
+#include "autograd/ops/attention.h"
 
 #endif
