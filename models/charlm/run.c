@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 #include "run.h"
 
 #include <math.h>
@@ -94,7 +95,7 @@ tg_status charlm_run_start_training(charlm_run *run) {
     tg_text_sampler_init(&run->eval_sampler, (uint64_t)s->seed + 1);
     tg_rng_seed(&run->dropout_rng, (uint64_t)s->seed + 2);
     run->step = 0;
-    run->best_val_loss = INFINITY;
+    run->best_val_loss = HUGE_VAL;
     return TG_OK;
 }
 

@@ -8,7 +8,7 @@ int32_t charlm_pick_token(const tg_scalar *logits, int V, double temperature, lo
                           tg_rng *rng, double *probs) {
     /* Keep the k largest logits: find the k-th largest value as a threshold.
      * Ties at the threshold are all kept, as in nanoGPT's comparison. */
-    double threshold = -INFINITY;
+    double threshold = -HUGE_VAL;
     if (top_k > 0 && top_k < V) {
         for (int i = 0; i < V; i++) {
             probs[i] = (double)logits[i];
@@ -16,15 +16,15 @@ int32_t charlm_pick_token(const tg_scalar *logits, int V, double temperature, lo
         for (long k = 0; k < top_k; k++) {
             int best = -1;
             for (int i = 0; i < V; i++) {
-                if (probs[i] != -INFINITY && (best < 0 || probs[i] > probs[best])) {
+                if (probs[i] != -HUGE_VAL && (best < 0 || probs[i] > probs[best])) {
                     best = i;
                 }
             }
             threshold = probs[best];
-            probs[best] = -INFINITY;
+            probs[best] = -HUGE_VAL;
         }
     }
-    double max_logit = -INFINITY;
+    double max_logit = -HUGE_VAL;
     for (int i = 0; i < V; i++) {
         if ((double)logits[i] >= threshold && (double)logits[i] > max_logit) {
             max_logit = (double)logits[i];

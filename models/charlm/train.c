@@ -189,7 +189,7 @@ static tg_status train_step(charlm_run *run, step_buffers *b, double lr, bool sk
     result->loss = (double)loss->data[0];
     result->skipped = false;
     result->grad_norm = 0.0;
-    status = tg_clip_grad_norm(&run->model.params, s->grad_clip > 0.0 ? s->grad_clip : INFINITY,
+    status = tg_clip_grad_norm(&run->model.params, s->grad_clip > 0.0 ? s->grad_clip : HUGE_VAL,
                                &result->grad_norm);
     bool finite = isfinite(result->loss) && status == TG_OK;
     if (!finite) {
