@@ -251,6 +251,9 @@ int charlm_train(charlm_run *run, const char *out_dir, bool resuming, bool skip_
     }
     progress prog;
     progress_init(&prog, run->step, s->steps);
+    long first_step = run->step;
+    double run_start_s = progress_now_s();
+    double train_s = 0.0;
     long skipped = 0;
     char path[1024];
     while (status == TG_OK && run->step < s->steps) {
@@ -262,6 +265,7 @@ int charlm_train(charlm_run *run, const char *out_dir, bool resuming, bool skip_
             break;
         }
         double step_s = progress_now_s() - start;
+        train_s += step_s;
         progress_record(&prog, run->step, step_s);
         skipped += r.skipped ? 1 : 0;
         run->step++;
@@ -312,6 +316,12 @@ int charlm_train(charlm_run *run, const char *out_dir, bool resuming, bool skip_
     }
     if (skipped > 0) {
         fprintf(log, "skipped %ld steps with a non-finite loss or gradient\n", skipped);
+    }
+    if (status == TG_OK) {
+        double wall_s = progress_now_s() - run_start_s;
+        fprintf(log, "done: steps %ld to %ld in %.1f s (%.1f s in training steps, %.1f s in "
+                "evaluation and checkpoints)\n", first_step, run->step, wall_s, train_s,
+                wall_s - train_s);
     }
     if (status != TG_OK) {
         fprintf(err, "charlm train: %s\n", tg_last_error());
