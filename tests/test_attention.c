@@ -1,8 +1,8 @@
-/* attention and self_attention_packed: forward against a naive reference in
- * double, values and gradients against the same computation built from
- * matmul and elementwise ops, gradient checks in float64 with causal and
- * padding masks, fully masked rows, large logits, determinism across thread
- * counts, step memory, and errors. */
+/* attention and self_attention_packed. The forward is compared with a naive
+ * reference in double, and values and gradients with the same computation
+ * built from matmul and elementwise ops. Gradient checks in float64 cover
+ * causal and padding masks. Further tests cover fully masked rows, large
+ * logits, determinism across thread counts, step memory and errors. */
 #include <criterion/criterion.h>
 #include <omp.h>
 #include <string.h>
@@ -25,7 +25,7 @@ static const attention_case cases[] = {
     {2, 5, 5, 8, 2, true, false, 0.0},
     {1, 7, 7, 12, 3, true, true, 0.0},
     {2, 3, 6, 8, 4, false, true, 0.7},   /* cross attention, Tq < Tk */
-    {2, 3, 6, 8, 1, true, false, 0.0},   /* causal sees the last Tq keys' prefixes */
+    {2, 3, 6, 8, 1, true, false, 0.0},   /* causal cross: query i attends to j <= i + 3 */
     {2, 6, 3, 4, 2, true, false, 0.0},   /* Tq > Tk: the first 3 rows see no key */
     {1, 20, 20, 8, 4, true, false, 0.0}, /* two causal row blocks, the second partial */
     {1, 37, 37, 6, 1, true, true, -0.3}, /* three blocks and a negative scale */
@@ -203,8 +203,8 @@ Test(attention, gradcheck_one_tensor_as_q_k_v) {
     tg_tensor_free(x);
 }
 
-/* Runs backward from out with gradient seed and returns nothing; the
- * gradients are in the inputs. */
+/* Runs backward from out with an output gradient drawn from seed. The
+ * gradients land in the inputs. */
 static void backward_with_seed(tg_tape *tape, tg_tensor *out, uint64_t seed) {
     tg_rng rng;
     tg_rng_seed(&rng, seed);
@@ -329,9 +329,9 @@ static tg_tensor *softmax(tg_tape *tape, const tg_tensor *x) {
     return y;
 }
 
-/* Attention from matmul, scale and add: head h's channels are picked by a
- * (C, D) 0/1 matrix E_h, masks enter as a (B, Tq, Tk) bias of 0 or -inf, and
- * the heads' outputs go back to their channels through E_h^T. */
+/* Attention from matmul, scale and add. A (C, D) 0/1 matrix E_h picks head
+ * h's channels, and masks enter as a (B, Tq, Tk) bias of 0 or -inf. Each
+ * head's output goes back to its channels through E_h^T. */
 static tg_tensor *composed_attention(tg_tape *tape, tg_tensor *const *in, int H,
                                      const tg_tensor *const *select, const tg_tensor *bias,
                                      double scale) {
