@@ -613,17 +613,17 @@ static attention_run run_with_threads(int threads) {
 
 Test(attention, one_and_two_threads_same_bits) {
     int saved_threads = omp_get_max_threads();
-    attention_run one = run_with_threads(1);
-    attention_run two = run_with_threads(2);
+    attention_run one_thread = run_with_threads(1);
+    attention_run two_threads = run_with_threads(2);
     omp_set_num_threads(saved_threads);
-    cr_assert_eq(memcmp(one.values, two.values, one.values_size * sizeof *one.values), 0,
+    cr_assert_eq(memcmp(one_thread.values, two_threads.values, one_thread.values_size * sizeof *one_thread.values), 0,
                  "outputs differ between 1 and 2 threads");
-    cr_assert_eq(memcmp(one.grads, two.grads, one.grads_size * sizeof *one.grads), 0,
+    cr_assert_eq(memcmp(one_thread.grads, two_threads.grads, one_thread.grads_size * sizeof *one_thread.grads), 0,
                  "gradients differ between 1 and 2 threads");
-    free(one.values);
-    free(one.grads);
-    free(two.values);
-    free(two.grads);
+    free(one_thread.values);
+    free(one_thread.grads);
+    free(two_threads.values);
+    free(two_threads.grads);
 }
 
 Test(attention, no_grad_keeps_no_probabilities) {
