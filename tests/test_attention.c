@@ -616,9 +616,11 @@ Test(attention, one_and_two_threads_same_bits) {
     attention_run one_thread = run_with_threads(1);
     attention_run two_threads = run_with_threads(2);
     omp_set_num_threads(saved_threads);
-    cr_assert_eq(memcmp(one_thread.values, two_threads.values, one_thread.values_size * sizeof *one_thread.values), 0,
+    size_t values_bytes = one_thread.values_size * sizeof(tg_scalar);
+    size_t grads_bytes = one_thread.grads_size * sizeof(tg_scalar);
+    cr_assert_eq(memcmp(one_thread.values, two_threads.values, values_bytes), 0,
                  "outputs differ between 1 and 2 threads");
-    cr_assert_eq(memcmp(one_thread.grads, two_threads.grads, one_thread.grads_size * sizeof *one_thread.grads), 0,
+    cr_assert_eq(memcmp(one_thread.grads, two_threads.grads, grads_bytes), 0,
                  "gradients differ between 1 and 2 threads");
     free(one_thread.values);
     free(one_thread.grads);

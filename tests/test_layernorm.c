@@ -341,9 +341,11 @@ Test(layernorm, one_and_two_threads_same_bits) {
     ln_run one_thread = run_with_threads(1);
     ln_run two_threads = run_with_threads(2);
     omp_set_num_threads(saved_threads);
-    cr_assert_eq(memcmp(one_thread.y, two_threads.y, one_thread.y_size * sizeof *one_thread.y), 0,
+    size_t y_bytes = one_thread.y_size * sizeof(tg_scalar);
+    size_t grads_bytes = one_thread.grads_size * sizeof(tg_scalar);
+    cr_assert_eq(memcmp(one_thread.y, two_threads.y, y_bytes), 0,
                  "y differs between 1 and 2 threads");
-    cr_assert_eq(memcmp(one_thread.grads, two_threads.grads, one_thread.grads_size * sizeof *one_thread.grads), 0,
+    cr_assert_eq(memcmp(one_thread.grads, two_threads.grads, grads_bytes), 0,
                  "dx, dgamma or dbeta differs between 1 and 2 threads");
     free(one_thread.y);
     free(one_thread.grads);
