@@ -80,9 +80,8 @@ static void reference_attention(double *out, const tg_scalar *q, int ldq, const 
                 }
                 for (int d = 0; d < D; d++) {
                     double o = 0.0;
-                    for (int j = 0; j < Tk; j++) {
-                        o += sum > 0.0 ? p[j] / sum * (double)v[(size_t)(b * Tk + j) * ldv + h * D + d]
-                                       : 0.0;
+                    for (int j = 0; j < Tk && sum > 0.0; j++) {
+                        o += p[j] / sum * (double)v[(size_t)(b * Tk + j) * ldv + h * D + d];
                     }
                     out[(size_t)(b * Tq + i) * C + h * D + d] = o;
                 }
