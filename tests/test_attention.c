@@ -1,8 +1,8 @@
-/* attention and self_attention_packed: forward against a naive reference in
- * double, values and gradients against the same computation built from
- * matmul and elementwise ops, gradient checks in float64 with causal and
- * padding masks, fully masked rows, large logits, determinism across thread
- * counts, step memory, and errors. */
+/* attention and self_attention_packed. The forward is compared with a naive
+ * reference in double, and values and gradients with the same computation
+ * built from matmul and elementwise ops. Gradient checks in float64 cover
+ * causal and padding masks. Further tests cover fully masked rows, large
+ * logits, determinism across thread counts, step memory and errors. */
 #include <criterion/criterion.h>
 #include <omp.h>
 #include <string.h>
@@ -25,7 +25,7 @@ static const attention_case cases[] = {
     {2, 5, 5, 8, 2, true, false, 0.0},
     {1, 7, 7, 12, 3, true, true, 0.0},
     {2, 3, 6, 8, 4, false, true, 0.7},   /* cross attention, Tq < Tk */
-    {2, 3, 6, 8, 1, true, false, 0.0},   /* causal sees the last Tq keys' prefixes */
+    {2, 3, 6, 8, 1, true, false, 0.0},   /* causal cross: query i attends to j <= i + 3 */
     {2, 6, 3, 4, 2, true, false, 0.0},   /* Tq > Tk: the first 3 rows see no key */
     {1, 20, 20, 8, 4, true, false, 0.0}, /* two causal row blocks, the second partial */
     {1, 37, 37, 6, 1, true, true, -0.3}, /* three blocks and a negative scale */
@@ -80,9 +80,8 @@ static void reference_attention(double *out, const tg_scalar *q, int ldq, const 
                 }
                 for (int d = 0; d < D; d++) {
                     double o = 0.0;
-                    for (int j = 0; j < Tk; j++) {
-                        o += sum > 0.0 ? p[j] / sum * (double)v[(size_t)(b * Tk + j) * ldv + h * D + d]
-                                       : 0.0;
+                    for (int j = 0; j < Tk && sum > 0.0; j++) {
+                        o += p[j] / sum * (double)v[(size_t)(b * Tk + j) * ldv + h * D + d];
                     }
                     out[(size_t)(b * Tq + i) * C + h * D + d] = o;
                 }
@@ -203,8 +202,8 @@ Test(attention, gradcheck_one_tensor_as_q_k_v) {
     tg_tensor_free(x);
 }
 
-/* Runs backward from out with gradient seed and returns nothing; the
- * gradients are in the inputs. */
+/* Runs backward from out with an output gradient drawn from seed. The
+ * gradients land in the inputs. */
 static void backward_with_seed(tg_tape *tape, tg_tensor *out, uint64_t seed) {
     tg_rng rng;
     tg_rng_seed(&rng, seed);
@@ -329,9 +328,9 @@ static tg_tensor *softmax(tg_tape *tape, const tg_tensor *x) {
     return y;
 }
 
-/* Attention from matmul, scale and add: head h's channels are picked by a
- * (C, D) 0/1 matrix E_h, masks enter as a (B, Tq, Tk) bias of 0 or -inf, and
- * the heads' outputs go back to their channels through E_h^T. */
+/* Attention from matmul, scale and add. A (C, D) 0/1 matrix E_h picks head
+ * h's channels, and masks enter as a (B, Tq, Tk) bias of 0 or -inf. Each
+ * head's output goes back to its channels through E_h^T. */
 static tg_tensor *composed_attention(tg_tape *tape, tg_tensor *const *in, int H,
                                      const tg_tensor *const *select, const tg_tensor *bias,
                                      double scale) {
@@ -613,17 +612,19 @@ static attention_run run_with_threads(int threads) {
 
 Test(attention, one_and_two_threads_same_bits) {
     int saved_threads = omp_get_max_threads();
-    attention_run one = run_with_threads(1);
-    attention_run two = run_with_threads(2);
+    attention_run one_thread = run_with_threads(1);
+    attention_run two_threads = run_with_threads(2);
     omp_set_num_threads(saved_threads);
-    cr_assert_eq(memcmp(one.values, two.values, one.values_size * sizeof *one.values), 0,
+    size_t values_bytes = one_thread.values_size * sizeof(tg_scalar);
+    size_t grads_bytes = one_thread.grads_size * sizeof(tg_scalar);
+    cr_assert_eq(memcmp(one_thread.values, two_threads.values, values_bytes), 0,
                  "outputs differ between 1 and 2 threads");
-    cr_assert_eq(memcmp(one.grads, two.grads, one.grads_size * sizeof *one.grads), 0,
+    cr_assert_eq(memcmp(one_thread.grads, two_threads.grads, grads_bytes), 0,
                  "gradients differ between 1 and 2 threads");
-    free(one.values);
-    free(one.grads);
-    free(two.values);
-    free(two.grads);
+    free(one_thread.values);
+    free(one_thread.grads);
+    free(two_threads.values);
+    free(two_threads.grads);
 }
 
 Test(attention, no_grad_keeps_no_probabilities) {

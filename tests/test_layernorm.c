@@ -338,17 +338,19 @@ static ln_run run_with_threads(int threads) {
 
 Test(layernorm, one_and_two_threads_same_bits) {
     int saved_threads = omp_get_max_threads();
-    ln_run one = run_with_threads(1);
-    ln_run two = run_with_threads(2);
+    ln_run one_thread = run_with_threads(1);
+    ln_run two_threads = run_with_threads(2);
     omp_set_num_threads(saved_threads);
-    cr_assert_eq(memcmp(one.y, two.y, one.y_size * sizeof *one.y), 0,
+    size_t y_bytes = one_thread.y_size * sizeof(tg_scalar);
+    size_t grads_bytes = one_thread.grads_size * sizeof(tg_scalar);
+    cr_assert_eq(memcmp(one_thread.y, two_threads.y, y_bytes), 0,
                  "y differs between 1 and 2 threads");
-    cr_assert_eq(memcmp(one.grads, two.grads, one.grads_size * sizeof *one.grads), 0,
+    cr_assert_eq(memcmp(one_thread.grads, two_threads.grads, grads_bytes), 0,
                  "dx, dgamma or dbeta differs between 1 and 2 threads");
-    free(one.y);
-    free(one.grads);
-    free(two.y);
-    free(two.grads);
+    free(one_thread.y);
+    free(one_thread.grads);
+    free(two_threads.y);
+    free(two_threads.grads);
 }
 
 Test(layernorm, backward_adds_into_gradients) {
