@@ -8,7 +8,7 @@
 # tapegrad, trains for a few minutes on 2 cores with a line of progress every
 # 50 steps, writes checkpoints to runs/quickstart/, and prints 600 generated
 # characters. Any UTF-8 text file can be given instead of the fortunes.
-# Environment: STEPS (default 1500) and THREADS (default: all cores).
+# Environment: STEPS (default 2500) and THREADS (default: all cores).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,9 +16,14 @@ cd "$root"
 
 scripts/deps.sh fortunes
 
-echo "== build"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_BUILD_TESTS=OFF >/dev/null
-cmake --build build -j "$(nproc)" --target charlm
+echo "== build (log in build/quickstart-build.log)"
+mkdir -p build
+if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release &&
+       cmake --build build -j "$(nproc)" --target charlm; } > build/quickstart-build.log 2>&1; then
+    tail -n 30 build/quickstart-build.log
+    echo "quickstart: the build failed; the full log is build/quickstart-build.log" >&2
+    exit 1
+fi
 
 run=runs/quickstart
 mkdir -p "$run"
@@ -35,10 +40,12 @@ fi
 # A fresh run each time: an earlier quickstart's checkpoints are replaced.
 rm -f "$run"/ckpt-*.h5 "$run"/metrics.csv
 
+steps=${STEPS:-2500}
+warmup=$(( steps < 1000 ? steps / 10 : 100 ))
 echo "== train on $corpus"
 build/models/charlm/charlm train --data "$corpus" --out "$run" \
-    --steps "${STEPS:-1500}" --batch-size 16 --block-size 64 \
-    --n-layer 4 --n-head 4 --n-embd 128 --lr 2e-3 --min-lr 2e-4 --warmup-steps 100 \
+    --steps "$steps" --batch-size 16 --block-size 64 \
+    --n-layer 4 --n-head 4 --n-embd 128 --lr 2e-3 --min-lr 2e-4 --warmup-steps "$warmup" \
     --eval-interval 500 --eval-iters 10 --final-eval-iters 50 --log-interval 50 \
     --threads "${THREADS:-0}"
 
