@@ -49,7 +49,8 @@ build/models/charlm/charlm train --data "$corpus" --out "$run" \
     --eval-interval 500 --eval-iters 10 --final-eval-iters 50 --log-interval 50 \
     --threads "${THREADS:-0}"
 
-checkpoint=$(ls "$run"/ckpt-*.h5 | sort | tail -n 1)
+# The checkpoint with the lowest validation loss.
+checkpoint=$run/ckpt-best.h5
 echo "== sample from $checkpoint"
 build/models/charlm/charlm sample --checkpoint "$checkpoint" --prompt $'\n' \
     --length 600 --temperature 0.8 --seed 7
