@@ -363,6 +363,7 @@ static tg_status train_loop(charlm_run *run, step_buffers *b, const char *out_di
             status = save_step_checkpoint(run, out_dir, path, sizeof path);
             if (status == TG_OK) {
                 fprintf(log, "checkpoint %s\n", path);
+                fflush(log);
                 saved = true;
             }
         }
