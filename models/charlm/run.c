@@ -136,7 +136,13 @@ void charlm_run_free(charlm_run *run) {
 
 /* ---- Settings as checkpoint attributes ------------------------------------ */
 
-typedef enum field_type { FIELD_LONG, FIELD_DOUBLE, FIELD_BOOL, FIELD_CHOICE, FIELD_PATH } field_type;
+typedef enum field_type {
+    FIELD_LONG,
+    FIELD_DOUBLE,
+    FIELD_BOOL,
+    FIELD_CHOICE,  /* one of the field's choices */
+    FIELD_PATH,    /* a char array of CHARLM_PATH_MAX */
+} field_type;
 
 typedef struct settings_field {
     const char *name;   /* attribute name, which is also the flag name */

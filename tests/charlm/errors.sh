@@ -353,7 +353,7 @@ case_existing_run() {
 run/ckpt-00000020.h5); continue it with --resume run/ckpt-00000020.h5, or choose another --out"
     expect_unchanged run "$before"
 
-    # A run stopped before its first checkpoint leaves metrics.csv alone.
+    # A run that failed before its first checkpoint leaves only metrics.csv.
     mkdir early
     cp run/metrics.csv early/
     before=$(snapshot early)
@@ -374,8 +374,8 @@ case_out_under_regular_file() {
     fi
 }
 
-# Root ignores permission bits, so as root the program runs as the user
-# nobody through setpriv; as any other user a read-only folder suffices.
+# Root ignores permission bits. So as root the program runs as the user
+# nobody through setpriv, and as any other user a read-only folder suffices.
 case_out_not_writable() {
     mkdir locked
     chmod 555 locked
