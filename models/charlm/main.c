@@ -24,11 +24,6 @@
 #include "sample.h"
 #include "train.h"
 
-static const char *const pos_choices[] = {"learned", "sinusoidal", NULL};
-static const char *const combine_choices[] = {"add", "concat", NULL};
-static const char *const gelu_choices[] = {"tanh", "erf", NULL};
-static const char *const optimizer_choices[] = {"adamw", "adam", "sgd", NULL};
-
 #define INT_FLAG(name, var, help, unit, lo, hi) {name, CLI_INT, &(var), help, unit, lo, hi, NULL, false, false}
 #define DBL_FLAG(name, var, help, unit, lo, hi) {name, CLI_DOUBLE, &(var), help, unit, lo, hi, NULL, false, false}
 #define STR_FLAG(name, var, help, required) {name, CLI_STRING, &(var), help, NULL, 0, 0, NULL, required, false}
@@ -42,13 +37,13 @@ static void default_settings(charlm_settings *s) {
     s->n_embd = 128;
     s->block_size = 64;
     s->pos_dim = 32;
-    s->pos = "learned";
-    s->pos_combine = "add";
-    s->gelu = "tanh";
+    s->pos = charlm_pos_choices[0];
+    s->pos_combine = charlm_combine_choices[0];
+    s->gelu = charlm_gelu_choices[0];
     s->bias = true;
     s->tie_weights = true;
     s->dropout = 0.0;
-    s->optimizer = "adamw";
+    s->optimizer = charlm_optimizer_choices[0];
     s->lr = 1e-3;
     s->min_lr = 1e-4;
     s->beta1 = 0.9;
@@ -77,6 +72,7 @@ static void default_settings(charlm_settings *s) {
 
 typedef struct train_flags {
     charlm_settings s;
+    const char *data;
     const char *out;
     const char *resume;
     const char *init_from;
@@ -88,7 +84,8 @@ typedef struct train_flags {
 static void train_flag_table(train_flags *f) {
     charlm_settings *s = &f->s;
     cli_flag table[] = {
-        STR_FLAG("data", s->data, "text file to train on (UTF-8)", false),
+        STR_FLAG("data", f->data, "text file to train on (UTF-8; on --resume, default: the "
+                 "checkpoint's)", false),
         STR_FLAG("out", f->out, "folder for checkpoints and metrics.csv (created if missing)", true),
         INT_FLAG("steps", s->steps, "optimizer steps to train to", "steps", 1, 1e9),
         INT_FLAG("batch-size", s->batch_size, "sequences per step", "sequences", 1, 65536),
@@ -96,20 +93,20 @@ static void train_flag_table(train_flags *f) {
         INT_FLAG("n-layer", s->n_layer, "Transformer blocks", NULL, 1, 1024),
         INT_FLAG("n-head", s->n_head, "attention heads per block", NULL, 1, 1024),
         INT_FLAG("n-embd", s->n_embd, "token embedding width", NULL, 1, 65536),
-        CHOICE_FLAG("pos", s->pos, "positional encoding", pos_choices),
+        CHOICE_FLAG("pos", s->pos, "positional encoding", charlm_pos_choices),
         CHOICE_FLAG("pos-combine", s->pos_combine, "add the encoding or concatenate it",
-                    combine_choices),
+                    charlm_combine_choices),
         INT_FLAG("pos-dim", s->pos_dim, "width of a concatenated encoding", NULL, 2, 65536),
-        CHOICE_FLAG("gelu", s->gelu, "GELU form in the MLP", gelu_choices),
+        CHOICE_FLAG("gelu", s->gelu, "GELU form in the MLP", charlm_gelu_choices),
         BOOL_FLAG("bias", s->bias, "biases in linear and LayerNorm layers"),
         BOOL_FLAG("tie-weights", s->tie_weights, "output head shares the token embedding"),
         DBL_FLAG("dropout", s->dropout, "dropout probability", NULL, 0, 0.99),
-        CHOICE_FLAG("optimizer", s->optimizer, "optimizer", optimizer_choices),
+        CHOICE_FLAG("optimizer", s->optimizer, "optimizer", charlm_optimizer_choices),
         DBL_FLAG("lr", s->lr, "peak learning rate", NULL, 1e-12, 10),
         DBL_FLAG("min-lr", s->min_lr, "learning rate at the end of the cosine decay", NULL, 0, 10),
         INT_FLAG("warmup-steps", s->warmup_steps, "linear warmup length", "steps", 0, 1e9),
-        INT_FLAG("lr-decay-steps", s->lr_decay_steps, "step where the cosine decay ends (0: --steps)",
-                 "steps", 0, 1e9),
+        INT_FLAG("lr-decay-steps", s->lr_decay_steps, "step where the cosine decay ends (0: "
+                 "--steps; a resumed run keeps its first value)", "steps", 0, 1e9),
         DBL_FLAG("beta1", s->beta1, "Adam first-moment decay", NULL, 0, 0.999999),
         DBL_FLAG("beta2", s->beta2, "Adam second-moment decay", NULL, 0, 0.999999),
         DBL_FLAG("eps", s->eps, "Adam denominator term", NULL, 0, 1),
@@ -155,8 +152,8 @@ static int prepare_out_dir(const char *dir, FILE *err) {
     struct stat st;
     if (stat(dir, &st) != 0) {
         if (mkdir(dir, 0777) != 0) {
-            fprintf(err, "charlm train: cannot create --out folder '%s': %s\n", dir,
-                    strerror(errno));
+            fprintf(err, "charlm train: cannot create --out folder '%s': %s; choose a path whose "
+                    "parent is a writable folder\n", dir, strerror(errno));
             return 1;
         }
     } else if (!S_ISDIR(st.st_mode)) {
@@ -168,8 +165,8 @@ static int prepare_out_dir(const char *dir, FILE *err) {
     snprintf(probe, sizeof probe, "%s/.write-test.%ld", dir, (long)getpid());
     FILE *f = fopen(probe, "w");
     if (f == NULL) {
-        fprintf(err, "charlm train: --out folder '%s' is not writable: %s\n", dir,
-                strerror(errno));
+        fprintf(err, "charlm train: --out folder '%s' is not writable: %s; choose a writable "
+                "folder\n", dir, strerror(errno));
         return 1;
     }
     fclose(f);
@@ -177,7 +174,12 @@ static int prepare_out_dir(const char *dir, FILE *err) {
     return 0;
 }
 
-/* Refuses to start a fresh run over an earlier run's checkpoints. */
+static bool file_exists(const char *dir, const char *name, char *path, size_t path_size) {
+    snprintf(path, path_size, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Rejects a fresh run over an earlier run's checkpoints or metrics. */
 static int check_no_earlier_run(const char *dir, FILE *err) {
     char latest[1024];
     int64_t step = -1;
@@ -185,65 +187,114 @@ static int check_no_earlier_run(const char *dir, FILE *err) {
         fprintf(err, "charlm train: %s\n", tg_last_error());
         return 1;
     }
-    if (step >= 0) {
-        fprintf(err, "charlm train: --out folder '%s' already holds checkpoints (latest %s); "
-                "continue with --resume %s, or choose another --out\n", dir, latest, latest);
+    char best[1024];
+    char metrics[1024];
+    bool has_best = file_exists(dir, "ckpt-best.h5", best, sizeof best);
+    bool has_metrics = file_exists(dir, "metrics.csv", metrics, sizeof metrics);
+    if (step >= 0 || has_best) {
+        const char *resume_from = step >= 0 ? latest : best;
+        fprintf(err, "charlm train: --out folder '%s' already holds a run (checkpoint %s); "
+                "continue it with --resume %s, or choose another --out\n", dir, resume_from,
+                resume_from);
+        return 1;
+    }
+    if (has_metrics) {
+        fprintf(err, "charlm train: --out folder '%s' already holds a run's %s; choose another "
+                "--out, or delete the file to start over\n", dir, metrics);
         return 1;
     }
     return 0;
 }
 
-static int load_corpus(charlm_run *run, FILE *err) {
+static int load_corpus(charlm_run *run, const char *command, FILE *err) {
     const charlm_settings *s = &run->settings;
     if (tg_text_corpus_load(s->data, &run->corpus) != TG_OK) {
-        fprintf(err, "charlm train: %s\n", tg_last_error());
+        fprintf(err, "%s: %s\n", command, tg_last_error());
         return 1;
     }
     if (tg_text_corpus_split(run->corpus, 1.0 - s->val_fraction, (int)s->block_size,
                              &run->train_split, &run->val_split) != TG_OK) {
-        fprintf(err, "charlm train: %s\n", tg_last_error());
+        fprintf(err, "%s: %s\n", command, tg_last_error());
         return 1;
     }
     return 0;
+}
+
+static bool same_vocab(const tg_text_vocab *a, const tg_text_vocab *b) {
+    int n = tg_text_vocab_size(a);
+    return n == tg_text_vocab_size(b) &&
+           memcmp(tg_text_vocab_code_points(a), tg_text_vocab_code_points(b),
+                  (size_t)n * sizeof(uint32_t)) == 0;
 }
 
 /* Checks that the corpus has the vocabulary the checkpoint's model uses. */
 static int check_vocab(const charlm_run *run, tg_checkpoint_reader *r, const char *path,
                        FILE *err) {
     tg_text_vocab *stored = NULL;
-    if (charlm_vocab_load(r, &stored) != TG_OK) {
-        fprintf(err, "charlm train: %s: %s\n", path, tg_last_error());
+    if (charlm_vocab_load(r, path, &stored) != TG_OK) {
+        fprintf(err, "charlm train: %s\n", tg_last_error());
         return 1;
     }
     const tg_text_vocab *current = tg_text_corpus_vocab(run->corpus);
-    int n = tg_text_vocab_size(stored);
-    bool same = n == tg_text_vocab_size(current) &&
-                memcmp(tg_text_vocab_code_points(stored), tg_text_vocab_code_points(current),
-                       (size_t)n * sizeof(uint32_t)) == 0;
+    bool same = same_vocab(stored, current);
     if (!same) {
         fprintf(err, "charlm train: the vocabulary of '%s' (%d characters) differs from that of "
                 "checkpoint '%s' (%d characters); use the text the model was trained on\n",
-                run->settings.data, tg_text_vocab_size(current), path, n);
+                run->settings.data, tg_text_vocab_size(current), path,
+                tg_text_vocab_size(stored));
     }
     tg_text_vocab_free(stored);
     return same ? 0 : 1;
 }
 
-/* Opens a checkpoint for --resume or --init-from and reads its settings. */
-static tg_checkpoint_reader *open_for_training(train_flags *f, const char *path, bool model_only,
-                                               FILE *err) {
+/* Opens a checkpoint for --resume or --init-from and reads its settings.
+ * Returns an exit code: 2 when a flag contradicts the checkpoint. */
+static int open_for_training(train_flags *f, const char *path, bool model_only,
+                             tg_checkpoint_reader **reader, FILE *err) {
     tg_status status;
     tg_checkpoint_reader *r = tg_checkpoint_open(path, CHARLM_KIND, &status);
     if (r == NULL) {
         fprintf(err, "charlm train: %s\n", tg_last_error());
-        return NULL;
+        return 1;
     }
-    if (charlm_settings_load(r, path, &f->s, model_only, flag_given, f) != TG_OK) {
+    status = charlm_settings_load(r, path, &f->s, model_only, flag_given, f);
+    if (status != TG_OK) {
         fprintf(err, "charlm train: %s\n", tg_last_error());
         tg_checkpoint_close(r);
-        return NULL;
+        return status == TG_ERR_INVALID ? 2 : 1;
     }
-    return r;
+    *reader = r;
+    return 0;
+}
+
+/* Fills the settings that follow from others and checks them all, before
+ * any file is written. r is the checkpoint to resume from, or NULL. */
+static int finish_settings(train_flags *f, tg_checkpoint_reader *r, FILE *err) {
+    charlm_settings *s = &f->s;
+    if (s->data[0] == '\0') {
+        fprintf(err, "charlm train: --data is required; give the text file to train on\n");
+        return 2;
+    }
+    if (s->lr_decay_steps == 0) {
+        s->lr_decay_steps = s->steps;
+    }
+    if (s->ckpt_interval == 0) {
+        s->ckpt_interval = s->eval_interval;
+    }
+    if (s->threads == 0) {
+        s->threads = omp_get_num_procs();
+    }
+    if (charlm_settings_validate(s) != TG_OK) {
+        fprintf(err, "charlm train: %s\n", tg_last_error());
+        return 2;
+    }
+    if (f->resume != NULL && tg_checkpoint_step(r) >= s->steps) {
+        fprintf(err, "charlm train: checkpoint '%s' is already at step %lld and --steps is %ld; "
+                "pass a larger --steps to train further\n", f->resume,
+                (long long)tg_checkpoint_step(r), s->steps);
+        return 2;
+    }
+    return 0;
 }
 
 static int build_model(charlm_run *run, const char *command, FILE *err) {
@@ -257,6 +308,37 @@ static int build_model(charlm_run *run, const char *command, FILE *err) {
     tg_rng_seed(&init_rng, (uint64_t)run->settings.seed);
     if (gpt_init(&run->model, &config, &init_rng) != TG_OK) {
         fprintf(err, "%s: %s\n", command, tg_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+/* Builds the model and its training state, then loads the weights of r (and
+ * for --resume the rest of the run) when r is not NULL. */
+static int build_run(charlm_run *run, tg_checkpoint_reader *r, const char *from, bool resume,
+                     FILE *err) {
+    if (load_corpus(run, "charlm train", err) != 0) {
+        return 1;
+    }
+    if (r != NULL && check_vocab(run, r, from, err) != 0) {
+        return 1;
+    }
+    if (build_model(run, "charlm train", err) != 0) {
+        return 1;
+    }
+    if (charlm_run_start_training(run) != TG_OK) {
+        fprintf(err, "charlm train: %s\n", tg_last_error());
+        return 1;
+    }
+    if (r == NULL) {
+        return 0;
+    }
+    tg_status status = charlm_model_load(r, &run->model);
+    if (status == TG_OK && resume) {
+        status = charlm_run_restore_training(run, r, from);
+    }
+    if (status != TG_OK) {
+        fprintf(err, "charlm train: %s\n", tg_last_error());
         return 1;
     }
     return 0;
@@ -277,65 +359,33 @@ static int command_train(int argc, char **argv) {
                 "continues a run, --init-from starts a new one from its weights\n");
         return 2;
     }
-
-    charlm_run run;
-    memset(&run, 0, sizeof run);
-    tg_checkpoint_reader *r = NULL;
-    const char *from = f.resume != NULL ? f.resume : f.init_from;
-    if (from != NULL) {
-        r = open_for_training(&f, from, f.init_from != NULL, stderr);
-        if (r == NULL) {
-            return 1;
-        }
-    }
-    if (f.s.data == NULL) {
-        fprintf(stderr, "charlm train: --data is required; give the text file to train on\n");
-        tg_checkpoint_close(r);
+    if (f.data != NULL && charlm_settings_set_data(&f.s, f.data) != TG_OK) {
+        fprintf(stderr, "charlm train: %s\n", tg_last_error());
         return 2;
     }
-    if (f.s.lr_decay_steps == 0) {
-        f.s.lr_decay_steps = f.s.steps;
-    }
-    if (f.s.ckpt_interval == 0) {
-        f.s.ckpt_interval = f.s.eval_interval;
-    }
-    if (f.s.threads == 0) {
-        f.s.threads = omp_get_num_procs();
-    }
-    run.settings = f.s;
 
-    int code = prepare_out_dir(f.out, stderr);
-    if (code == 0 && f.resume == NULL) {
-        code = check_no_earlier_run(f.out, stderr);
+    /* Everything is read and checked before the first file is written. */
+    tg_checkpoint_reader *r = NULL;
+    const char *from = f.resume != NULL ? f.resume : f.init_from;
+    int code = 0;
+    if (from != NULL) {
+        code = open_for_training(&f, from, f.init_from != NULL, &r, stderr);
     }
     if (code == 0) {
-        code = load_corpus(&run, stderr);
+        code = finish_settings(&f, r, stderr);
     }
-    if (code == 0 && r != NULL) {
-        code = check_vocab(&run, r, from, stderr);
-    }
+    charlm_run run;
+    memset(&run, 0, sizeof run);
+    run.settings = f.s;
     if (code == 0) {
-        code = build_model(&run, "charlm train", stderr);
-    }
-    if (code == 0 && charlm_run_start_training(&run) != TG_OK) {
-        fprintf(stderr, "charlm train: %s\n", tg_last_error());
-        code = 1;
-    }
-    if (code == 0 && r != NULL) {
-        tg_status status = charlm_model_load(r, &run.model);
-        if (status == TG_OK && f.resume != NULL) {
-            status = charlm_run_restore_training(&run, r);
-        }
-        if (status != TG_OK) {
-            fprintf(stderr, "charlm train: %s: %s\n", from, tg_last_error());
-            code = 1;
-        }
+        code = build_run(&run, r, from, f.resume != NULL, stderr);
     }
     tg_checkpoint_close(r);
-    if (code == 0 && f.resume != NULL && run.step >= run.settings.steps) {
-        fprintf(stderr, "charlm train: the checkpoint is already at step %ld; pass a larger "
-                "--steps to train further\n", run.step);
-        code = 2;
+    if (code == 0) {
+        code = prepare_out_dir(f.out, stderr);
+    }
+    if (code == 0 && f.resume == NULL) {
+        code = check_no_earlier_run(f.out, stderr);
     }
     if (code == 0) {
         code = charlm_train(&run, f.out, f.resume != NULL, f.skip_nonfinite, stdout, stderr);
@@ -371,10 +421,14 @@ static int load_model(const char *path, const char *command, loaded_model *m) {
     gpt_config config;
     status = charlm_settings_load(r, path, &m->settings, false, nothing_given, NULL);
     if (status == TG_OK) {
-        status = charlm_vocab_load(r, &m->vocab);
+        status = charlm_vocab_load(r, path, &m->vocab);
     }
     if (status == TG_OK) {
         status = charlm_model_config(&m->settings, tg_text_vocab_size(m->vocab), &config);
+        if (status != TG_OK) {
+            status = tg_set_error(status, "checkpoint '%s' holds an invalid configuration: %s",
+                                  path, tg_last_error());
+        }
     }
     if (status == TG_OK) {
         tg_rng rng;
@@ -387,7 +441,9 @@ static int load_model(const char *path, const char *command, loaded_model *m) {
     m->step = tg_checkpoint_step(r);
     tg_checkpoint_close(r);
     if (status != TG_OK) {
-        fprintf(stderr, "%s: %s: %s\n", command, path, tg_last_error());
+        fprintf(stderr, "%s: %s\n", command, tg_last_error());
+        gpt_free(&m->model);
+        tg_text_vocab_free(m->vocab);
         return 1;
     }
     return 0;
@@ -494,27 +550,28 @@ static int command_eval(int argc, char **argv) {
         return 1;
     }
     run.settings = m.settings;
-    if (data != NULL) {
-        run.settings.data = data;
+    int code = 0;
+    if (data != NULL && charlm_settings_set_data(&run.settings, data) != TG_OK) {
+        fprintf(stderr, "charlm eval: %s\n", tg_last_error());
+        code = 2;
     }
     if (batch_size > 0) {
         run.settings.batch_size = batch_size;
     }
-    int code = load_corpus(&run, stderr);
     if (code == 0) {
-        const tg_text_vocab *v = tg_text_corpus_vocab(run.corpus);
-        int size = tg_text_vocab_size(v);
-        if (size != tg_text_vocab_size(m.vocab) ||
-            memcmp(tg_text_vocab_code_points(v), tg_text_vocab_code_points(m.vocab),
-                   (size_t)size * sizeof(uint32_t)) != 0) {
-            fprintf(stderr, "charlm eval: the vocabulary of '%s' differs from the checkpoint's; "
-                    "evaluate on the text the model was trained on\n", run.settings.data);
-            code = 1;
-        }
+        code = load_corpus(&run, "charlm eval", stderr);
+    }
+    if (code == 0 && !same_vocab(tg_text_corpus_vocab(run.corpus), m.vocab)) {
+        fprintf(stderr, "charlm eval: the vocabulary of '%s' (%d characters) differs from that "
+                "of checkpoint '%s' (%d characters); evaluate on the text the model was "
+                "trained on\n", run.settings.data,
+                tg_text_vocab_size(tg_text_corpus_vocab(run.corpus)), checkpoint,
+                tg_text_vocab_size(m.vocab));
+        code = 1;
     }
     if (code == 0) {
         run.model = m.model;
-        tg_text_sampler_init(&run.eval_sampler, (uint64_t)seed);
+        tg_text_sampler sampler;
         size_t tokens = (size_t)run.settings.batch_size * (size_t)run.settings.block_size;
         int32_t *x = malloc(tokens * sizeof *x);
         int32_t *y = malloc(tokens * sizeof *y);
@@ -523,11 +580,13 @@ static int command_eval(int argc, char **argv) {
         double val_loss = NAN;
         tg_status status = x && y && tape ? TG_OK : TG_ERR_NOMEM;
         if (status == TG_OK) {
-            status = charlm_estimate_loss(&run, tape, &run.train_split, iters,
+            tg_text_sampler_init(&sampler, (uint64_t)seed);
+            status = charlm_estimate_loss(&run, tape, &sampler, &run.train_split, iters,
                                           run.settings.batch_size, x, y, &train_loss);
         }
         if (status == TG_OK) {
-            status = charlm_estimate_loss(&run, tape, &run.val_split, iters,
+            tg_text_sampler_init(&sampler, (uint64_t)seed);
+            status = charlm_estimate_loss(&run, tape, &sampler, &run.val_split, iters,
                                           run.settings.batch_size, x, y, &val_loss);
         }
         if (status == TG_OK) {

@@ -9,6 +9,11 @@
 
 #include "optim/param_groups.h"
 
+const char *const charlm_pos_choices[] = {"learned", "sinusoidal", NULL};
+const char *const charlm_combine_choices[] = {"add", "concat", NULL};
+const char *const charlm_gelu_choices[] = {"tanh", "erf", NULL};
+const char *const charlm_optimizer_choices[] = {"adamw", "adam", "sgd", NULL};
+
 tg_status charlm_model_config(const charlm_settings *s, int vocab_size, gpt_config *config) {
     memset(config, 0, sizeof *config);
     config->vocab_size = vocab_size;
@@ -36,8 +41,10 @@ static tg_status build_schedule(const charlm_settings *s, tg_lr_schedule *schedu
     schedule->min_lr = s->min_lr;
     schedule->decay_steps = s->lr_decay_steps;
     if (s->lr_decay_steps <= s->warmup_steps) {
-        return tg_set_error(TG_ERR_INVALID, "--lr-decay-steps %ld must be greater than "
-                            "--warmup-steps %ld", s->lr_decay_steps, s->warmup_steps);
+        return tg_set_error(TG_ERR_INVALID, "the cosine decay ends at step %ld (--lr-decay-steps, "
+                            "or --steps when it is 0), which must be after the warmup of "
+                            "--warmup-steps %ld; lower --warmup-steps or raise --lr-decay-steps",
+                            s->lr_decay_steps, s->warmup_steps);
     }
     if (s->min_lr > s->lr) {
         return tg_set_error(TG_ERR_INVALID, "--min-lr %g must not exceed --lr %g", s->min_lr,
@@ -81,6 +88,28 @@ static tg_status build_optimizer(const charlm_settings *s, const tg_param_list *
     return TG_OK;
 }
 
+tg_status charlm_settings_validate(const charlm_settings *s) {
+    /* The vocabulary is not known yet; every check but its size runs. */
+    gpt_config config;
+    tg_status status = charlm_model_config(s, 1, &config);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg_lr_schedule schedule;
+    return build_schedule(s, &schedule);
+}
+
+tg_status charlm_settings_set_data(charlm_settings *s, const char *path) {
+    size_t length = strlen(path);
+    if (length >= sizeof s->data) {
+        return tg_set_error(TG_ERR_INVALID, "the --data path has %zu characters, more than the "
+                            "%zu this program accepts; use a shorter path", length,
+                            sizeof s->data - 1);
+    }
+    memcpy(s->data, path, length + 1);
+    return TG_OK;
+}
+
 tg_status charlm_run_start_training(charlm_run *run) {
     const charlm_settings *s = &run->settings;
     tg_status status = build_schedule(s, &run->schedule);
@@ -90,9 +119,8 @@ tg_status charlm_run_start_training(charlm_run *run) {
     if (status != TG_OK) {
         return status;
     }
-    /* Independent streams, so evaluation never shifts the training batches. */
+    /* Independent streams; evaluations seed their own from seed + 1. */
     tg_text_sampler_init(&run->train_sampler, (uint64_t)s->seed);
-    tg_text_sampler_init(&run->eval_sampler, (uint64_t)s->seed + 1);
     tg_rng_seed(&run->dropout_rng, (uint64_t)s->seed + 2);
     run->step = 0;
     run->best_val_loss = HUGE_VAL;
@@ -108,17 +136,26 @@ void charlm_run_free(charlm_run *run) {
 
 /* ---- Settings as checkpoint attributes ------------------------------------ */
 
-typedef enum field_type { FIELD_LONG, FIELD_DOUBLE, FIELD_STRING, FIELD_BOOL } field_type;
+typedef enum field_type {
+    FIELD_LONG,
+    FIELD_DOUBLE,
+    FIELD_BOOL,
+    FIELD_CHOICE,  /* one of the field's choices */
+    FIELD_PATH,    /* a char array of CHARLM_PATH_MAX */
+} field_type;
 
 typedef struct settings_field {
     const char *name;   /* attribute name, which is also the flag name */
     field_type type;
     size_t offset;
     bool must_match;    /* a resumed run may not change it */
+    const char *const *choices;  /* FIELD_CHOICE: the accepted values */
 } settings_field;
 
 #define FIELD(name, type, member, must_match) \
-    {name, type, offsetof(charlm_settings, member), must_match}
+    {name, type, offsetof(charlm_settings, member), must_match, NULL}
+#define CHOICE_FIELD(name, member, choices) \
+    {name, FIELD_CHOICE, offsetof(charlm_settings, member), true, choices}
 
 static const settings_field settings_fields[] = {
     FIELD("n-layer", FIELD_LONG, n_layer, true),
@@ -126,13 +163,13 @@ static const settings_field settings_fields[] = {
     FIELD("n-embd", FIELD_LONG, n_embd, true),
     FIELD("block-size", FIELD_LONG, block_size, true),
     FIELD("pos-dim", FIELD_LONG, pos_dim, true),
-    FIELD("pos", FIELD_STRING, pos, true),
-    FIELD("pos-combine", FIELD_STRING, pos_combine, true),
-    FIELD("gelu", FIELD_STRING, gelu, true),
+    CHOICE_FIELD("pos", pos, charlm_pos_choices),
+    CHOICE_FIELD("pos-combine", pos_combine, charlm_combine_choices),
+    CHOICE_FIELD("gelu", gelu, charlm_gelu_choices),
     FIELD("bias", FIELD_BOOL, bias, true),
     FIELD("tie-weights", FIELD_BOOL, tie_weights, true),
     FIELD("dropout", FIELD_DOUBLE, dropout, true),
-    FIELD("optimizer", FIELD_STRING, optimizer, true),
+    CHOICE_FIELD("optimizer", optimizer, charlm_optimizer_choices),
     FIELD("lr", FIELD_DOUBLE, lr, true),
     FIELD("min-lr", FIELD_DOUBLE, min_lr, true),
     FIELD("beta1", FIELD_DOUBLE, beta1, true),
@@ -149,7 +186,7 @@ static const settings_field settings_fields[] = {
     FIELD("val-fraction", FIELD_DOUBLE, val_fraction, true),
     FIELD("seed", FIELD_LONG, seed, true),
     FIELD("steps", FIELD_LONG, steps, false),
-    FIELD("data", FIELD_STRING, data, false),
+    FIELD("data", FIELD_PATH, data, false),
     FIELD("eval-interval", FIELD_LONG, eval_interval, false),
     FIELD("eval-iters", FIELD_LONG, eval_iters, false),
     FIELD("final-eval-iters", FIELD_LONG, final_eval_iters, false),
@@ -178,83 +215,137 @@ static tg_status write_settings(tg_checkpoint_writer *w, const charlm_settings *
         case FIELD_BOOL:
             status = tg_checkpoint_write_attr_int(w, "config", f->name, *(const bool *)at ? 1 : 0);
             break;
-        case FIELD_STRING:
+        case FIELD_CHOICE:
             status = tg_checkpoint_write_attr_string(w, "config", f->name,
                                                      *(const char *const *)at);
+            break;
+        case FIELD_PATH:
+            status = tg_checkpoint_write_attr_string(w, "config", f->name, at);
             break;
         }
     }
     return status;
 }
 
-/* Strings read from a checkpoint live as long as the program. */
-static const char *keep_string(const char *value) {
-    char *copy = strdup(value);
-    return copy != NULL ? copy : "";
+/* Returns the flag as the user would write it for a boolean value. */
+static const char *bool_flag_text(const char *name, bool value, char *buf, size_t size) {
+    snprintf(buf, size, "--%s%s", value ? "" : "no-", name);
+    return buf;
 }
 
-static tg_status read_field(tg_checkpoint_reader *r, const char *path, const settings_field *f,
-                            charlm_settings *s, bool given) {
-    char *at = (char *)s + f->offset;
-    switch (f->type) {
-    case FIELD_LONG:
-    case FIELD_BOOL: {
-        int64_t stored;
-        tg_status status = tg_checkpoint_read_attr_int(r, "config", f->name, &stored);
-        if (status != TG_OK) {
-            return status;
-        }
-        int64_t current = f->type == FIELD_LONG ? *(long *)at : (*(bool *)at ? 1 : 0);
-        if (given && f->must_match && stored != current) {
-            return tg_set_error(TG_ERR_FORMAT, "%s: configuration field '%s' differs: "
-                                "checkpoint has %lld, --%s gives %lld; drop the flag or start a "
-                                "new run", path, f->name, (long long)stored, f->name,
-                                (long long)current);
+/* Reports a flag that contradicts the checkpoint; both values are written as
+ * flags, such as "--n-embd 16". */
+static tg_status reject_difference(const char *path, const char *name, const char *stored,
+                                   const char *given) {
+    return tg_set_error(TG_ERR_INVALID, "checkpoint '%s': configuration field '%s' differs: the "
+                        "checkpoint was trained with %s, the command line gives %s; drop the "
+                        "flag to keep the checkpoint's value, or start a new run", path, name,
+                        stored, given);
+}
+
+static tg_status read_long_field(tg_checkpoint_reader *r, const char *path,
+                                 const settings_field *f, char *at, bool given) {
+    int64_t stored;
+    tg_status status = tg_checkpoint_read_attr_int(r, "config", f->name, &stored);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (f->type == FIELD_BOOL) {
+        bool current = *(bool *)at;
+        if (given && f->must_match && (stored != 0) != current) {
+            char stored_text[64];
+            char given_text[64];
+            return reject_difference(path, f->name,
+                                     bool_flag_text(f->name, stored != 0, stored_text, 64),
+                                     bool_flag_text(f->name, current, given_text, 64));
         }
         if (!given) {
-            if (f->type == FIELD_LONG) {
-                *(long *)at = (long)stored;
-            } else {
-                *(bool *)at = stored != 0;
-            }
+            *(bool *)at = stored != 0;
         }
         return TG_OK;
     }
-    case FIELD_DOUBLE: {
-        double stored;
-        tg_status status = tg_checkpoint_read_attr_double(r, "config", f->name, &stored);
-        if (status != TG_OK) {
-            return status;
-        }
-        if (given && f->must_match && stored != *(double *)at) {
-            return tg_set_error(TG_ERR_FORMAT, "%s: configuration field '%s' differs: "
-                                "checkpoint has %.17g, --%s gives %.17g; drop the flag or start "
-                                "a new run", path, f->name, stored, f->name, *(double *)at);
-        }
-        if (!given) {
-            *(double *)at = stored;
-        }
-        return TG_OK;
+    long current = *(long *)at;
+    if (given && f->must_match && stored != (int64_t)current) {
+        char stored_text[64];
+        char given_text[64];
+        snprintf(stored_text, sizeof stored_text, "--%s %lld", f->name, (long long)stored);
+        snprintf(given_text, sizeof given_text, "--%s %ld", f->name, current);
+        return reject_difference(path, f->name, stored_text, given_text);
     }
-    case FIELD_STRING: {
-        char stored[1024];
-        tg_status status = tg_checkpoint_read_attr_string(r, "config", f->name, stored,
-                                                          sizeof stored);
-        if (status != TG_OK) {
-            return status;
-        }
-        if (given && f->must_match && strcmp(stored, *(const char **)at) != 0) {
-            return tg_set_error(TG_ERR_FORMAT, "%s: configuration field '%s' differs: "
-                                "checkpoint has '%s', --%s gives '%s'; drop the flag or start a "
-                                "new run", path, f->name, stored, f->name, *(const char **)at);
-        }
-        if (!given) {
-            *(const char **)at = keep_string(stored);
-        }
-        return TG_OK;
-    }
+    if (!given) {
+        *(long *)at = (long)stored;
     }
     return TG_OK;
+}
+
+static tg_status read_double_field(tg_checkpoint_reader *r, const char *path,
+                                   const settings_field *f, char *at, bool given) {
+    double stored;
+    tg_status status = tg_checkpoint_read_attr_double(r, "config", f->name, &stored);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (given && f->must_match && stored != *(double *)at) {
+        char stored_text[64];
+        char given_text[64];
+        snprintf(stored_text, sizeof stored_text, "--%s %.17g", f->name, stored);
+        snprintf(given_text, sizeof given_text, "--%s %.17g", f->name, *(double *)at);
+        return reject_difference(path, f->name, stored_text, given_text);
+    }
+    if (!given) {
+        *(double *)at = stored;
+    }
+    return TG_OK;
+}
+
+static tg_status read_choice_field(tg_checkpoint_reader *r, const char *path,
+                                   const settings_field *f, char *at, bool given) {
+    char stored[64];
+    tg_status status = tg_checkpoint_read_attr_string(r, "config", f->name, stored,
+                                                      sizeof stored);
+    const char *match = NULL;
+    for (const char *const *c = f->choices; status == TG_OK && *c != NULL; c++) {
+        if (strcmp(*c, stored) == 0) {
+            match = *c;
+        }
+    }
+    if (status == TG_OK && match == NULL) {
+        char expected[128] = "";
+        for (const char *const *c = f->choices; *c != NULL; c++) {
+            strncat(expected, " ", sizeof expected - strlen(expected) - 1);
+            strncat(expected, *c, sizeof expected - strlen(expected) - 1);
+        }
+        return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s': configuration field '%s' has the "
+                            "unknown value '%s'; expected one of:%s", path, f->name, stored,
+                            expected);
+    }
+    if (status != TG_OK) {
+        return status;
+    }
+    const char *current = *(const char **)at;
+    if (given && f->must_match && strcmp(match, current) != 0) {
+        char stored_text[96];
+        char given_text[96];
+        snprintf(stored_text, sizeof stored_text, "--%s %s", f->name, match);
+        snprintf(given_text, sizeof given_text, "--%s %s", f->name, current);
+        return reject_difference(path, f->name, stored_text, given_text);
+    }
+    if (!given) {
+        *(const char **)at = match;
+    }
+    return TG_OK;
+}
+
+static tg_status read_path_field(tg_checkpoint_reader *r, const settings_field *f, char *at,
+                                 bool given) {
+    /* A path is never required to match: the same text may have moved. */
+    char stored[CHARLM_PATH_MAX];
+    tg_status status = tg_checkpoint_read_attr_string(r, "config", f->name, stored,
+                                                      sizeof stored);
+    if (status == TG_OK && !given) {
+        memcpy(at, stored, strlen(stored) + 1);
+    }
+    return status;
 }
 
 tg_status charlm_settings_load(tg_checkpoint_reader *r, const char *path, charlm_settings *s,
@@ -263,7 +354,24 @@ tg_status charlm_settings_load(tg_checkpoint_reader *r, const char *path, charlm
     int n_fields = model_only ? N_MODEL_FIELDS : N_SETTINGS_FIELDS;
     for (int i = 0; i < n_fields; i++) {
         const settings_field *f = &settings_fields[i];
-        tg_status status = read_field(r, path, f, s, given(f->name, ctx));
+        char *at = (char *)s + f->offset;
+        bool flag_given = given(f->name, ctx);
+        tg_status status = TG_OK;
+        switch (f->type) {
+        case FIELD_LONG:
+        case FIELD_BOOL:
+            status = read_long_field(r, path, f, at, flag_given);
+            break;
+        case FIELD_DOUBLE:
+            status = read_double_field(r, path, f, at, flag_given);
+            break;
+        case FIELD_CHOICE:
+            status = read_choice_field(r, path, f, at, flag_given);
+            break;
+        case FIELD_PATH:
+            status = read_path_field(r, f, at, flag_given);
+            break;
+        }
         if (status != TG_OK) {
             return status;
         }
@@ -346,18 +454,11 @@ tg_status charlm_run_save(const charlm_run *run, const char *path) {
         status = tg_checkpoint_write_u64(w, "rng", "train_sampler", run->train_sampler.rng.s, 4);
     }
     if (status == TG_OK) {
-        status = tg_checkpoint_write_u64(w, "rng", "eval_sampler", run->eval_sampler.rng.s, 4);
-    }
-    if (status == TG_OK) {
         status = tg_checkpoint_write_u64(w, "rng", "dropout", run->dropout_rng.s, 4);
     }
     if (status == TG_OK) {
         status = tg_checkpoint_write_attr_int(w, "data", "train_batches",
                                               (int64_t)run->train_sampler.batches);
-    }
-    if (status == TG_OK) {
-        status = tg_checkpoint_write_attr_int(w, "data", "eval_batches",
-                                              (int64_t)run->eval_sampler.batches);
     }
     if (status == TG_OK) {
         status = tg_checkpoint_write_attr_int(w, "data", "corpus_tokens",
@@ -375,7 +476,7 @@ tg_status charlm_run_save(const charlm_run *run, const char *path) {
 
 /* ---- Loading -------------------------------------------------------------- */
 
-tg_status charlm_vocab_load(tg_checkpoint_reader *r, tg_text_vocab **vocab) {
+tg_status charlm_vocab_load(tg_checkpoint_reader *r, const char *path, tg_text_vocab **vocab) {
     size_t n = 0;
     tg_status status = tg_checkpoint_dataset_length(r, "vocab", "code_points", &n);
     if (status != TG_OK) {
@@ -394,6 +495,10 @@ tg_status charlm_vocab_load(tg_checkpoint_reader *r, tg_text_vocab **vocab) {
     }
     if (status == TG_OK) {
         status = tg_text_vocab_from_code_points(code_points, (int)n, vocab);
+        if (status != TG_OK) {
+            status = tg_set_error(status, "checkpoint '%s': dataset 'vocab/code_points' is "
+                                  "invalid: %s", path, tg_last_error());
+        }
     }
     free(values);
     free(code_points);
@@ -404,7 +509,7 @@ tg_status charlm_model_load(tg_checkpoint_reader *r, gpt_model *model) {
     return tg_checkpoint_read_params(r, "model", &model->params);
 }
 
-static tg_status read_optimizer(tg_checkpoint_reader *r, tg_optimizer *opt,
+static tg_status read_optimizer(tg_checkpoint_reader *r, const char *path, tg_optimizer *opt,
                                 const tg_param_list *params) {
     char kind[32];
     tg_status status = tg_checkpoint_read_attr_string(r, "optimizer", "kind", kind, sizeof kind);
@@ -413,8 +518,9 @@ static tg_status read_optimizer(tg_checkpoint_reader *r, tg_optimizer *opt,
     }
     const char *expected = tg_optimizer_kind_name(tg_optimizer_get_kind(opt));
     if (strcmp(kind, expected) != 0) {
-        return tg_set_error(TG_ERR_FORMAT, "checkpoint optimizer is %s but the run uses %s",
-                            kind, expected);
+        return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s': attribute 'optimizer/kind' is '%s' "
+                            "but configuration field 'optimizer' is '%s'; the file is damaged, "
+                            "so resume from another checkpoint", path, kind, expected);
     }
     int64_t step;
     status = tg_checkpoint_read_attr_int(r, "optimizer", "step", &step);
@@ -450,23 +556,20 @@ static tg_status read_rng(tg_checkpoint_reader *r, const char *name, tg_rng *rng
     return tg_checkpoint_read_u64(r, "rng", name, rng->s, 4);
 }
 
-tg_status charlm_run_restore_training(charlm_run *run, tg_checkpoint_reader *r) {
+tg_status charlm_run_restore_training(charlm_run *run, tg_checkpoint_reader *r, const char *path) {
     int64_t corpus_tokens;
     tg_status status = tg_checkpoint_read_attr_int(r, "data", "corpus_tokens", &corpus_tokens);
     if (status == TG_OK && (size_t)corpus_tokens != tg_text_corpus_size(run->corpus)) {
-        return tg_set_error(TG_ERR_FORMAT, "the checkpoint was trained on a corpus of %lld "
+        return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s' was trained on a text of %lld "
                             "characters but '%s' has %zu; resume with the same --data file",
-                            (long long)corpus_tokens, tg_text_corpus_path(run->corpus),
+                            path, (long long)corpus_tokens, tg_text_corpus_path(run->corpus),
                             tg_text_corpus_size(run->corpus));
     }
     if (status == TG_OK) {
-        status = read_optimizer(r, run->optimizer, &run->model.params);
+        status = read_optimizer(r, path, run->optimizer, &run->model.params);
     }
     if (status == TG_OK) {
         status = read_rng(r, "train_sampler", &run->train_sampler.rng);
-    }
-    if (status == TG_OK) {
-        status = read_rng(r, "eval_sampler", &run->eval_sampler.rng);
     }
     if (status == TG_OK) {
         status = read_rng(r, "dropout", &run->dropout_rng);
@@ -475,10 +578,6 @@ tg_status charlm_run_restore_training(charlm_run *run, tg_checkpoint_reader *r) 
     if (status == TG_OK) {
         status = tg_checkpoint_read_attr_int(r, "data", "train_batches", &batches);
         run->train_sampler.batches = (uint64_t)batches;
-    }
-    if (status == TG_OK) {
-        status = tg_checkpoint_read_attr_int(r, "data", "eval_batches", &batches);
-        run->eval_sampler.batches = (uint64_t)batches;
     }
     if (status == TG_OK) {
         status = tg_checkpoint_read_attr_double(r, "train", "best_val_loss", &run->best_val_loss);

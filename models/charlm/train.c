@@ -1,13 +1,17 @@
 /* The training loop of `charlm train`: steps, periodic evaluation, logging,
  * checkpoints, and a clean stop on SIGINT or SIGTERM. */
+#define _POSIX_C_SOURCE 200809L
 #include "train.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "optim/clip.h"
 #include "progress.h"
@@ -37,16 +41,16 @@ static void buffers_free(step_buffers *b) {
     free(b->y);
 }
 
-tg_status charlm_estimate_loss(charlm_run *run, tg_tape *tape, const tg_text_split *split,
-                               long iters, long batch_size, int32_t *x, int32_t *y,
-                               double *mean_loss) {
+tg_status charlm_estimate_loss(charlm_run *run, tg_tape *tape, tg_text_sampler *sampler,
+                               const tg_text_split *split, long iters, long batch_size,
+                               int32_t *x, int32_t *y, double *mean_loss) {
     int B = (int)batch_size;
     int T = (int)run->settings.block_size;
     bool previous = tg_tape_set_grad_enabled(tape, false);
     double sum = 0.0;
     tg_status status = TG_OK;
     for (long i = 0; i < iters && status == TG_OK; i++) {
-        status = tg_text_sampler_next(&run->eval_sampler, split, B, T, x, y);
+        status = tg_text_sampler_next(sampler, split, B, T, x, y);
         if (status != TG_OK) {
             break;
         }
@@ -98,19 +102,99 @@ static void print_settings(const charlm_run *run, const char *out_dir, FILE *log
     fflush(log);
 }
 
-static FILE *open_metrics(const char *out_dir, bool resuming) {
+#define METRICS_HEADER "step,split,loss,lr,grad_norm,ms_per_step,tokens_per_s\n"
+
+/* Rewrites an existing metrics.csv with its header and the rows up to
+ * `step`, through a temporary file renamed over it. A missing file is fine. */
+static tg_status trim_metrics(const char *path, long step) {
+    FILE *in = fopen(path, "r");
+    if (in == NULL) {
+        if (errno == ENOENT) {
+            return TG_OK;
+        }
+        return tg_set_error(TG_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+    }
+
+    char temp[1100];
+    snprintf(temp, sizeof temp, "%s.tmp", path);
+    FILE *out = fopen(temp, "w");
+    if (out == NULL) {
+        int err = errno;
+        fclose(in);
+        return tg_set_error(TG_ERR_IO, "cannot write %s: %s; check that --out is a writable "
+                            "folder", temp, strerror(err));
+    }
+
+    /* Rows start with their step; the header and unparsable lines stay. */
+    char *line = NULL;
+    size_t capacity = 0;
+    bool header = true;
+    while (getline(&line, &capacity, in) >= 0) {
+        char *end = NULL;
+        long row_step = strtol(line, &end, 10);
+        if (header || end == line || row_step <= step) {
+            fputs(line, out);
+        }
+        header = false;
+    }
+    free(line);
+
+    bool read_failed = ferror(in) != 0;
+    fclose(in);
+    int write_error = 0;
+    if (fflush(out) != 0 || ferror(out) != 0) {
+        write_error = errno != 0 ? errno : EIO;
+    }
+    if (fclose(out) != 0 && write_error == 0) {
+        write_error = errno;
+    }
+    if (read_failed || write_error != 0) {
+        remove(temp);
+        return tg_set_error(TG_ERR_IO, "cannot rewrite %s without the rows after step %ld: %s",
+                            path, step, read_failed ? "reading it failed" : strerror(write_error));
+    }
+    if (rename(temp, path) != 0) {
+        int err = errno;
+        remove(temp);
+        return tg_set_error(TG_ERR_IO, "cannot rewrite %s without the rows after step %ld: "
+                            "renaming %s over it failed: %s", path, step, temp, strerror(err));
+    }
+    return TG_OK;
+}
+
+/* Opens out_dir/metrics.csv: a new file, or, when resuming, the existing one
+ * trimmed to the rows up to `step`, for appending. */
+static tg_status open_metrics(const char *out_dir, bool resuming, long step, FILE **metrics) {
     char path[1024];
     snprintf(path, sizeof path, "%s/metrics.csv", out_dir);
-    FILE *existing = fopen(path, "r");
-    bool exists = existing != NULL;
-    if (existing != NULL) {
-        fclose(existing);
+    if (resuming) {
+        tg_status status = trim_metrics(path, step);
+        if (status != TG_OK) {
+            return status;
+        }
     }
+    /* A resumed run appends, and writes the header only into a new file. */
+    struct stat st;
+    bool has_rows = stat(path, &st) == 0 && st.st_size > 0;
     FILE *f = fopen(path, resuming ? "a" : "w");
-    if (f != NULL && (!resuming || !exists)) {
-        fprintf(f, "step,split,loss,lr,grad_norm,ms_per_step,tokens_per_s\n");
+    if (f == NULL) {
+        return tg_set_error(TG_ERR_IO, "cannot write %s: %s; check that --out is a writable "
+                            "folder", path, strerror(errno));
     }
-    return f;
+    if (!resuming || !has_rows) {
+        fputs(METRICS_HEADER, f);
+    }
+    *metrics = f;
+    return TG_OK;
+}
+
+/* Flushes metrics.csv and reports a write that failed since the last flush. */
+static tg_status flush_metrics(FILE *metrics, const char *out_dir) {
+    if (fflush(metrics) != 0 || ferror(metrics) != 0) {
+        return tg_set_error(TG_ERR_IO, "writing %s/metrics.csv failed: %s", out_dir,
+                            strerror(errno));
+    }
+    return TG_OK;
 }
 
 /* ---- Checkpoints ---------------------------------------------------------- */
@@ -134,10 +218,14 @@ static tg_status evaluate(charlm_run *run, step_buffers *b, long iters, const ch
     double train_loss;
     double val_loss;
     double lr = tg_lr_at(&run->schedule, run->step);
-    tg_status status = charlm_estimate_loss(run, b->tape, &run->train_split, iters,
+    uint64_t eval_seed = (uint64_t)run->settings.seed + 1;
+    tg_text_sampler sampler;
+    tg_text_sampler_init(&sampler, eval_seed);
+    tg_status status = charlm_estimate_loss(run, b->tape, &sampler, &run->train_split, iters,
                                             run->settings.batch_size, b->x, b->y, &train_loss);
     if (status == TG_OK) {
-        status = charlm_estimate_loss(run, b->tape, &run->val_split, iters,
+        tg_text_sampler_init(&sampler, eval_seed);
+        status = charlm_estimate_loss(run, b->tape, &sampler, &run->val_split, iters,
                                       run->settings.batch_size, b->x, b->y, &val_loss);
     }
     if (status != TG_OK) {
@@ -146,12 +234,10 @@ static tg_status evaluate(charlm_run *run, step_buffers *b, long iters, const ch
     fprintf(log, "eval step %ld: train loss %.4f, val loss %.4f (%ld batches per split)\n",
             run->step, train_loss, val_loss, iters);
     fflush(log);
-    if (metrics != NULL) {
-        fprintf(metrics, "%ld,train,%.6f,%.6g,,,\n%ld,val,%.6f,%.6g,,,\n", run->step, train_loss,
-                lr, run->step, val_loss, lr);
-        fflush(metrics);
-    }
-    if (val_loss < run->best_val_loss) {
+    fprintf(metrics, "%ld,train,%.6f,%.6g,,,\n%ld,val,%.6f,%.6g,,,\n", run->step, train_loss, lr,
+            run->step, val_loss, lr);
+    status = flush_metrics(metrics, out_dir);
+    if (status == TG_OK && val_loss < run->best_val_loss) {
         run->best_val_loss = val_loss;
         char path[1024];
         status = tg_checkpoint_best_path(path, sizeof path, out_dir, "ckpt");
@@ -189,14 +275,20 @@ static tg_status train_step(charlm_run *run, step_buffers *b, double lr, bool sk
     result->loss = (double)loss->data[0];
     result->skipped = false;
     result->grad_norm = 0.0;
-    status = tg_clip_grad_norm(&run->model.params, s->grad_clip > 0.0 ? s->grad_clip : HUGE_VAL,
-                               &result->grad_norm);
+    /* Without clipping the norm is still measured, for the log and the
+     * finiteness check: no finite norm exceeds DBL_MAX. */
+    double max_norm = s->grad_clip > 0.0 ? s->grad_clip : DBL_MAX;
+    status = tg_clip_grad_norm(&run->model.params, max_norm, &result->grad_norm);
+    if (status != TG_OK && status != TG_ERR_NUMERIC) {
+        return status;
+    }
     bool finite = isfinite(result->loss) && status == TG_OK;
     if (!finite) {
         if (!skip_nonfinite) {
             return tg_set_error(TG_ERR_NUMERIC, "step %ld: the loss (%g) or the gradient norm "
-                                "is not finite; lower --lr, raise --warmup-steps, or pass "
-                                "--skip-nonfinite to skip such steps", run->step, result->loss);
+                                "(%g) is not finite; lower --lr, raise --warmup-steps, or pass "
+                                "--skip-nonfinite to skip such steps", run->step + 1,
+                                result->loss, result->grad_norm);
         }
         result->skipped = true;
         status = TG_OK;
@@ -222,20 +314,91 @@ static void log_step(const charlm_run *run, const step_result *r, double lr, dou
     fflush(log);
 }
 
+static const char *signal_name(int signal_number) {
+    if (signal_number == SIGINT) {
+        return "SIGINT";
+    }
+    if (signal_number == SIGTERM) {
+        return "SIGTERM";
+    }
+    return "a signal";
+}
+
+/* Runs steps until the end or a stop signal, with periodic evaluations and
+ * checkpoints. Stores the signal received, or 0, in *signal_number. */
+static tg_status train_loop(charlm_run *run, step_buffers *b, const char *out_dir,
+                            bool skip_nonfinite, FILE *log, FILE *metrics, long *skipped,
+                            double *train_s, int *signal_number) {
+    const charlm_settings *s = &run->settings;
+    progress prog;
+    progress_init(&prog, run->step, s->steps);
+    char path[1024];
+    tg_status status = TG_OK;
+    *signal_number = 0;
+    while (status == TG_OK && run->step < s->steps) {
+        double lr = tg_lr_at(&run->schedule, run->step);
+        double start = progress_now_s();
+        step_result r;
+        status = train_step(run, b, lr, skip_nonfinite, &r);
+        if (status != TG_OK) {
+            break;
+        }
+        double step_s = progress_now_s() - start;
+        *train_s += step_s;
+        progress_record(&prog, run->step, step_s);
+        *skipped += r.skipped ? 1 : 0;
+        run->step++;
+
+        double tokens_per_s = (double)(s->batch_size * s->block_size) / step_s;
+        fprintf(metrics, "%ld,batch,%.6f,%.6g,%.6g,%.3f,%.1f\n", run->step, r.loss, lr,
+                r.grad_norm, 1e3 * step_s, tokens_per_s);
+        if (run->step % s->log_interval == 0 || run->step == s->steps || run->step == 1) {
+            log_step(run, &r, lr, 1e3 * step_s, &prog, log);
+            status = flush_metrics(metrics, out_dir);
+        }
+        if (status == TG_OK && run->step % s->eval_interval == 0 && run->step < s->steps) {
+            status = evaluate(run, b, s->eval_iters, out_dir, log, metrics);
+        }
+        bool saved = false;
+        if (status == TG_OK && run->step % s->ckpt_interval == 0 && run->step < s->steps) {
+            status = save_step_checkpoint(run, out_dir, path, sizeof path);
+            if (status == TG_OK) {
+                fprintf(log, "checkpoint %s\n", path);
+                fflush(log);
+                saved = true;
+            }
+        }
+        *signal_number = stop_signal_received();
+        if (status == TG_OK && *signal_number != 0) {
+            status = flush_metrics(metrics, out_dir);
+            if (status == TG_OK && !saved) {
+                status = save_step_checkpoint(run, out_dir, path, sizeof path);
+            }
+            if (status == TG_OK) {
+                fprintf(log, "stopped by %s after step %ld of %ld; checkpoint written to %s; "
+                        "continue with: charlm train --data %s --out %s --resume %s\n",
+                        signal_name(*signal_number), run->step, s->steps, path, s->data, out_dir,
+                        path);
+                fflush(log);
+            }
+            break;
+        }
+    }
+    return status;
+}
+
 int charlm_train(charlm_run *run, const char *out_dir, bool resuming, bool skip_nonfinite,
                  FILE *log, FILE *err) {
     const charlm_settings *s = &run->settings;
     omp_set_num_threads((int)s->threads);
     step_buffers b = {0};
-    if (buffers_init(&b, s->batch_size, s->block_size) != TG_OK) {
-        fprintf(err, "charlm train: %s\n", tg_last_error());
-        buffers_free(&b);
-        return 1;
+    FILE *metrics = NULL;
+    tg_status status = buffers_init(&b, s->batch_size, s->block_size);
+    if (status == TG_OK) {
+        status = open_metrics(out_dir, resuming, run->step, &metrics);
     }
-    FILE *metrics = open_metrics(out_dir, resuming);
-    if (metrics == NULL) {
-        fprintf(err, "charlm train: cannot write %s/metrics.csv: %s; check that --out is a "
-                "writable folder\n", out_dir, strerror(errno));
+    if (status != TG_OK) {
+        fprintf(err, "charlm train: %s\n", tg_last_error());
         buffers_free(&b);
         return 1;
     }
@@ -244,72 +407,24 @@ int charlm_train(charlm_run *run, const char *out_dir, bool resuming, bool skip_
         fprintf(err, "charlm train: cannot install signal handlers: %s\n", strerror(errno));
     }
 
-    int exit_code = 0;
-    tg_status status = TG_OK;
-    if (!resuming) {
-        status = evaluate(run, &b, s->eval_iters, out_dir, log, metrics);
-    }
-    progress prog;
-    progress_init(&prog, run->step, s->steps);
     long first_step = run->step;
     double run_start_s = progress_now_s();
     double train_s = 0.0;
+    if (!resuming) {
+        status = evaluate(run, &b, s->eval_iters, out_dir, log, metrics);
+    }
     long skipped = 0;
-    char path[1024];
-    while (status == TG_OK && run->step < s->steps) {
-        double lr = tg_lr_at(&run->schedule, run->step);
-        double start = progress_now_s();
-        step_result r;
-        status = train_step(run, &b, lr, skip_nonfinite, &r);
-        if (status != TG_OK) {
-            break;
-        }
-        double step_s = progress_now_s() - start;
-        train_s += step_s;
-        progress_record(&prog, run->step, step_s);
-        skipped += r.skipped ? 1 : 0;
-        run->step++;
-
-        double tokens_per_s = (double)(s->batch_size * s->block_size) / step_s;
-        fprintf(metrics, "%ld,batch,%.6f,%.6g,%.6g,%.3f,%.1f\n", run->step, r.loss, lr,
-                r.grad_norm, 1e3 * step_s, tokens_per_s);
-        if (run->step % s->log_interval == 0 || run->step == s->steps || run->step == 1) {
-            log_step(run, &r, lr, 1e3 * step_s, &prog, log);
-            fflush(metrics);
-        }
-        if (run->step % s->eval_interval == 0 && run->step < s->steps) {
-            status = evaluate(run, &b, s->eval_iters, out_dir, log, metrics);
-        }
-        if (status == TG_OK && run->step % s->ckpt_interval == 0 && run->step < s->steps) {
-            status = save_step_checkpoint(run, out_dir, path, sizeof path);
-            if (status == TG_OK) {
-                fprintf(log, "checkpoint %s\n", path);
-            }
-        }
-        int signal_number = stop_signal_received();
-        if (status == TG_OK && signal_number != 0) {
-            status = save_step_checkpoint(run, out_dir, path, sizeof path);
-            if (status == TG_OK) {
-                fprintf(log, "stopped by signal %d after step %ld; checkpoint written to %s; "
-                        "continue with: charlm train --data %s --out %s --resume %s\n",
-                        signal_number, run->step, path, s->data, out_dir, path);
-                fflush(log);
-            }
-            fclose(metrics);
-            buffers_free(&b);
-            if (status != TG_OK) {
-                fprintf(err, "charlm train: %s\n", tg_last_error());
-                return 1;
-            }
-            return 0;
-        }
-    }
-
+    int signal_number = 0;
     if (status == TG_OK) {
+        status = train_loop(run, &b, out_dir, skip_nonfinite, log, metrics, &skipped, &train_s,
+                            &signal_number);
+    }
+    if (status == TG_OK && signal_number == 0) {
         status = evaluate(run, &b, s->final_eval_iters, out_dir, log, metrics);
-    }
-    if (status == TG_OK) {
-        status = save_step_checkpoint(run, out_dir, path, sizeof path);
+        char path[1024];
+        if (status == TG_OK) {
+            status = save_step_checkpoint(run, out_dir, path, sizeof path);
+        }
         if (status == TG_OK) {
             fprintf(log, "checkpoint %s\n", path);
         }
@@ -323,13 +438,17 @@ int charlm_train(charlm_run *run, const char *out_dir, bool resuming, bool skip_
                 "evaluation and checkpoints)\n", first_step, run->step, wall_s, train_s,
                 wall_s - train_s);
     }
+    fflush(log);
+    if (fclose(metrics) != 0 && status == TG_OK) {
+        status = tg_set_error(TG_ERR_IO, "writing %s/metrics.csv failed: %s", out_dir,
+                              strerror(errno));
+    }
+    buffers_free(&b);
     if (status != TG_OK) {
         fprintf(err, "charlm train: %s\n", tg_last_error());
         fprintf(err, "charlm train: stopped at step %ld; earlier checkpoints in %s are intact\n",
                 run->step, out_dir);
-        exit_code = 1;
+        return 1;
     }
-    fclose(metrics);
-    buffers_free(&b);
-    return exit_code;
+    return 0;
 }

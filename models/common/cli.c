@@ -14,6 +14,32 @@ cli_flag *cli_find(cli_flag *flags, int n_flags, const char *name) {
     return NULL;
 }
 
+/* Copies text into buf with control characters written as C escapes ("\n",
+ * "\t", "\x1b"), so that a default such as a newline stays on its line. */
+static void escape_text(const char *text, char *buf, size_t size) {
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++) {
+        char piece[8];
+        if (*c == '\n') {
+            snprintf(piece, sizeof piece, "\\n");
+        } else if (*c == '\t') {
+            snprintf(piece, sizeof piece, "\\t");
+        } else if (*c < 0x20 || *c == 0x7f) {
+            snprintf(piece, sizeof piece, "\\x%02x", *c);
+        } else {
+            piece[0] = (char)*c;
+            piece[1] = '\0';
+        }
+        size_t length = strlen(piece);
+        if (n + length + 1 > size) {
+            break;
+        }
+        memcpy(buf + n, piece, length);
+        n += length;
+    }
+    buf[n] = '\0';
+}
+
 static void format_default(const cli_flag *f, char *buf, size_t size) {
     switch (f->type) {
     case CLI_INT:
@@ -28,7 +54,11 @@ static void format_default(const cli_flag *f, char *buf, size_t size) {
     case CLI_STRING:
     case CLI_CHOICE: {
         const char *s = *(const char *const *)f->value;
-        snprintf(buf, size, "%s", s != NULL ? s : "none");
+        if (s == NULL) {
+            snprintf(buf, size, "none");
+        } else {
+            escape_text(s, buf, size);
+        }
         break;
     }
     }
