@@ -77,7 +77,7 @@ static tg_status check_file(const char *path) {
                             "file; the save that created it did not finish", path);
     }
     return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s' is not an HDF5 file (%lld bytes without "
-                        "the HDF5 signature); pass a file written by tg_checkpoint_commit", path,
+                        "the HDF5 signature); pass a checkpoint written by tapegrad (charlm train or ddpm train)", path,
                         (long long)info.st_size);
 }
 

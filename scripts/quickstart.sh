@@ -37,6 +37,11 @@ if [ -z "$corpus" ]; then
         | grep -v '^%$' | tr -d '\b\r' > "$corpus"
 fi
 
+if [ ! -f "$corpus" ]; then
+    echo "quickstart: '$corpus' is not a file; pass the path of a UTF-8 text file" >&2
+    exit 2
+fi
+
 # A fresh run each time: an earlier quickstart's checkpoints are replaced.
 rm -f "$run"/ckpt-*.h5 "$run"/metrics.csv
 

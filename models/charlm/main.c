@@ -9,8 +9,9 @@
  * Every flag is validated before any work starts; `--help` after a
  * subcommand lists its flags with defaults and units.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -206,10 +207,14 @@ static int check_no_earlier_run(const char *dir, FILE *err) {
     return 0;
 }
 
-static int load_corpus(charlm_run *run, const char *command, FILE *err) {
+static int load_corpus(charlm_run *run, const char *command, bool data_given, FILE *err) {
     const charlm_settings *s = &run->settings;
     if (tg_text_corpus_load(s->data, &run->corpus) != TG_OK) {
         fprintf(err, "%s: %s\n", command, tg_last_error());
+        if (!data_given) {
+            fprintf(err, "%s: that path comes from the checkpoint; pass --data with the text "
+                    "the model was trained on\n", command);
+        }
         return 1;
     }
     if (tg_text_corpus_split(run->corpus, 1.0 - s->val_fraction, (int)s->block_size,
@@ -315,9 +320,19 @@ static int build_model(charlm_run *run, const char *command, FILE *err) {
 
 /* Builds the model and its training state, then loads the weights of r (and
  * for --resume the rest of the run) when r is not NULL. */
+/* Stores the text's absolute path in the settings, and so in the
+ * checkpoints, so that eval and --resume find it from any folder. Messages
+ * before this point show the path as the user typed it. */
+static void store_absolute_data_path(charlm_run *run) {
+    char absolute[PATH_MAX];
+    if (realpath(run->settings.data, absolute) != NULL) {
+        charlm_settings_set_data(&run->settings, absolute);
+    }
+}
+
 static int build_run(charlm_run *run, tg_checkpoint_reader *r, const char *from, bool resume,
-                     FILE *err) {
-    if (load_corpus(run, "charlm train", err) != 0) {
+                     bool data_given, FILE *err) {
+    if (load_corpus(run, "charlm train", data_given, err) != 0) {
         return 1;
     }
     if (r != NULL && check_vocab(run, r, from, err) != 0) {
@@ -330,17 +345,17 @@ static int build_run(charlm_run *run, tg_checkpoint_reader *r, const char *from,
         fprintf(err, "charlm train: %s\n", tg_last_error());
         return 1;
     }
-    if (r == NULL) {
-        return 0;
+    if (r != NULL) {
+        tg_status status = charlm_model_load(r, &run->model);
+        if (status == TG_OK && resume) {
+            status = charlm_run_restore_training(run, r, from);
+        }
+        if (status != TG_OK) {
+            fprintf(err, "charlm train: %s\n", tg_last_error());
+            return 1;
+        }
     }
-    tg_status status = charlm_model_load(r, &run->model);
-    if (status == TG_OK && resume) {
-        status = charlm_run_restore_training(run, r, from);
-    }
-    if (status != TG_OK) {
-        fprintf(err, "charlm train: %s\n", tg_last_error());
-        return 1;
-    }
+    store_absolute_data_path(run);
     return 0;
 }
 
@@ -378,7 +393,7 @@ static int command_train(int argc, char **argv) {
     memset(&run, 0, sizeof run);
     run.settings = f.s;
     if (code == 0) {
-        code = build_run(&run, r, from, f.resume != NULL, stderr);
+        code = build_run(&run, r, from, f.resume != NULL, f.data != NULL, stderr);
     }
     tg_checkpoint_close(r);
     if (code == 0) {
@@ -466,7 +481,8 @@ static int command_sample(int argc, char **argv) {
     long threads = 1;
     cli_flag table[] = {
         STR_FLAG("checkpoint", checkpoint, "checkpoint to sample from", true),
-        STR_FLAG("prompt", prompt, "text to continue; every character must occur in the "
+        STR_FLAG("prompt", prompt, "text to continue (default: a newline, or the first "
+                 "vocabulary character if the text has none); every character must occur in the "
                  "training text", false),
         INT_FLAG("length", length, "characters to generate", "characters", 0, 1e8),
         DBL_FLAG("temperature", temperature, "divide the logits by this; lower is more "
@@ -499,6 +515,16 @@ static int command_sample(int argc, char **argv) {
                 "use a value from 1 to %d, or 0 for all\n", top_k, V, V);
         loaded_model_free(&m);
         return 2;
+    }
+    /* The default prompt is a newline; a text without newlines starts from
+     * its first vocabulary character instead. */
+    char first_character[8];
+    if (!cli_find(table, n, "prompt")->seen && tg_text_vocab_id(m.vocab, '\n') < 0) {
+        int32_t first = 0;
+        size_t bytes = 0;
+        tg_text_vocab_decode(m.vocab, &first, 1, first_character, sizeof first_character, &bytes);
+        first_character[bytes] = '\0';
+        prompt = first_character;
     }
     charlm_sample_options options = {
         .prompt = prompt,
@@ -559,7 +585,7 @@ static int command_eval(int argc, char **argv) {
         run.settings.batch_size = batch_size;
     }
     if (code == 0) {
-        code = load_corpus(&run, "charlm eval", stderr);
+        code = load_corpus(&run, "charlm eval", data != NULL, stderr);
     }
     if (code == 0 && !same_vocab(tg_text_corpus_vocab(run.corpus), m.vocab)) {
         fprintf(stderr, "charlm eval: the vocabulary of '%s' (%d characters) differs from that "

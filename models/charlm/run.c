@@ -99,6 +99,22 @@ tg_status charlm_settings_validate(const charlm_settings *s) {
     return build_schedule(s, &schedule);
 }
 
+/* FNV-1a over the token ids: a fingerprint that tells two texts of the same
+ * length and vocabulary apart when a run is resumed. */
+static int64_t corpus_fingerprint(const tg_text_corpus *corpus) {
+    const int32_t *tokens = tg_text_corpus_tokens(corpus);
+    size_t n = tg_text_corpus_size(corpus);
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t t = (uint32_t)tokens[i];
+        for (int byte = 0; byte < 4; byte++) {
+            hash ^= (t >> (8 * byte)) & 0xffu;
+            hash *= 0x100000001b3ULL;
+        }
+    }
+    return (int64_t)hash;
+}
+
 tg_status charlm_settings_set_data(charlm_settings *s, const char *path) {
     size_t length = strlen(path);
     if (length >= sizeof s->data) {
@@ -465,6 +481,10 @@ tg_status charlm_run_save(const charlm_run *run, const char *path) {
                                               (int64_t)tg_text_corpus_size(run->corpus));
     }
     if (status == TG_OK) {
+        status = tg_checkpoint_write_attr_int(w, "data", "corpus_fingerprint",
+                                              corpus_fingerprint(run->corpus));
+    }
+    if (status == TG_OK) {
         status = tg_checkpoint_write_attr_double(w, "train", "best_val_loss", run->best_val_loss);
     }
     if (status != TG_OK) {
@@ -506,7 +526,19 @@ tg_status charlm_vocab_load(tg_checkpoint_reader *r, const char *path, tg_text_v
 }
 
 tg_status charlm_model_load(tg_checkpoint_reader *r, gpt_model *model) {
-    return tg_checkpoint_read_params(r, "model", &model->params);
+    tg_status status = tg_checkpoint_read_params(r, "model", &model->params);
+    for (int i = 0; status == TG_OK && i < model->params.count; i++) {
+        const tg_tensor *t = model->params.items[i].tensor;
+        for (size_t j = 0; j < t->size; j++) {
+            if (!isfinite(t->data[j])) {
+                return tg_set_error(TG_ERR_NUMERIC, "parameter '%s' holds a non-finite value "
+                                    "(%g at element %zu); the checkpoint is damaged or comes "
+                                    "from a diverged run", model->params.items[i].name,
+                                    (double)t->data[j], j);
+            }
+        }
+    }
+    return status;
 }
 
 static tg_status read_optimizer(tg_checkpoint_reader *r, const char *path, tg_optimizer *opt,
@@ -564,6 +596,15 @@ tg_status charlm_run_restore_training(charlm_run *run, tg_checkpoint_reader *r, 
                             "characters but '%s' has %zu; resume with the same --data file",
                             path, (long long)corpus_tokens, tg_text_corpus_path(run->corpus),
                             tg_text_corpus_size(run->corpus));
+    }
+    /* Checkpoints written before the fingerprint existed skip this check. */
+    int64_t fingerprint;
+    if (status == TG_OK && tg_checkpoint_has(r, "data") &&
+        tg_checkpoint_read_attr_int(r, "data", "corpus_fingerprint", &fingerprint) == TG_OK &&
+        fingerprint != corpus_fingerprint(run->corpus)) {
+        return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s' was trained on a different text than "
+                            "'%s' (same length, different content); resume with the same --data "
+                            "file", path, tg_text_corpus_path(run->corpus));
     }
     if (status == TG_OK) {
         status = read_optimizer(r, path, run->optimizer, &run->model.params);

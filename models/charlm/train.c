@@ -303,13 +303,14 @@ static tg_status train_step(charlm_run *run, step_buffers *b, double lr, bool sk
 static void log_step(const charlm_run *run, const step_result *r, double lr, double step_ms,
                      const progress *p, FILE *log) {
     const charlm_settings *s = &run->settings;
-    double tokens_per_s = p->ema_step_s > 0.0
-                              ? (double)(s->batch_size * s->block_size) / p->ema_step_s
-                              : 0.0;
+    /* Both rates are moving averages over about the last 20 steps, leaving out
+     * the first step of the run; before a step is timed, the latest one shows. */
+    double average_ms = p->ema_step_s > 0.0 ? 1e3 * p->ema_step_s : step_ms;
+    double tokens_per_s = (double)(s->batch_size * s->block_size) / (1e-3 * average_ms);
     char eta[32];
     progress_format_duration(eta, sizeof eta, progress_eta_s(p, run->step));
     fprintf(log, "step %6ld/%ld  loss %.4f  lr %.3e  %7.1f ms/step  %7.0f tok/s  eta %s%s\n",
-            run->step, s->steps, r->loss, lr, step_ms, tokens_per_s, eta,
+            run->step, s->steps, r->loss, lr, average_ms, tokens_per_s, eta,
             r->skipped ? "  (skipped: not finite)" : "");
     fflush(log);
 }

@@ -217,6 +217,14 @@ int cli_parse(cli_flag *flags, int n_flags, int argc, char **argv, int first,
                 fprintf(err, "%s: --%s needs a value\n", program, name);
                 return 1;
             }
+            /* "--out --steps 40" means the value was forgotten, not that the
+             * folder is called "--steps"; "--name=--x" still passes it. */
+            if (strncmp(argv[i + 1], "--", 2) == 0) {
+                fprintf(err, "%s: --%s needs a value, but the next argument is the option '%s'; "
+                        "write --%s=VALUE to pass a value that starts with --\n", program, name,
+                        argv[i + 1], name);
+                return 1;
+            }
             text = argv[++i];
         }
         if (set_value(f, text, program, err) != 0) {
