@@ -92,13 +92,21 @@ static void draw_scatter(uint8_t *pixels, int size, const tg_scalar *points, int
     double lo = HUGE_VAL;
     double hi = -HUGE_VAL;
     for (int i = 0; i < 2 * count; i++) {
-        lo = fmin(lo, (double)points[i]);
-        hi = fmax(hi, (double)points[i]);
+        if (isfinite((double)points[i])) {
+            lo = fmin(lo, (double)points[i]);
+            hi = fmax(hi, (double)points[i]);
+        }
+    }
+    if (!(hi >= lo)) {
+        return;  /* no finite point */
     }
     double margin = 0.05 * (hi - lo) + 1e-9;
     lo -= margin;
     hi += margin;
     for (int i = 0; i < count; i++) {
+        if (!isfinite((double)points[2 * i]) || !isfinite((double)points[2 * i + 1])) {
+            continue;
+        }
         int x = (int)(((double)points[2 * i] - lo) / (hi - lo) * (size - 1));
         int y = (int)((hi - (double)points[2 * i + 1]) / (hi - lo) * (size - 1));
         if (x >= 0 && x < size && y >= 0 && y < size) {
@@ -111,13 +119,21 @@ static void draw_histogram(uint8_t *pixels, int size, const tg_scalar *values, i
     double lo = HUGE_VAL;
     double hi = -HUGE_VAL;
     for (int i = 0; i < count; i++) {
-        lo = fmin(lo, (double)values[i]);
-        hi = fmax(hi, (double)values[i]);
+        if (isfinite((double)values[i])) {
+            lo = fmin(lo, (double)values[i]);
+            hi = fmax(hi, (double)values[i]);
+        }
+    }
+    if (!(hi >= lo)) {
+        return;  /* no finite value */
     }
     hi += 1e-9;
     int bins[HISTOGRAM_BINS] = {0};
     int max_bin = 1;
     for (int i = 0; i < count; i++) {
+        if (!isfinite((double)values[i])) {
+            continue;
+        }
         int b = (int)(((double)values[i] - lo) / (hi - lo) * HISTOGRAM_BINS);
         b = b < 0 ? 0 : (b >= HISTOGRAM_BINS ? HISTOGRAM_BINS - 1 : b);
         bins[b]++;

@@ -25,7 +25,7 @@ tg_status png_write_image_grid(const char *path, const tg_scalar *images, int co
 /* Writes a size x size plot of points (count, dim): for dim 2 a white dot per
  * point on black, over the square bounding box of the points with a 5 %
  * margin; for dim 1 a histogram of 100 bins over the range of the values.
- * Returns TG_ERR_INVALID for another dim. */
+ * Non-finite values are left out. Returns TG_ERR_INVALID for another dim. */
 tg_status png_write_points(const char *path, const tg_scalar *points, int count, int dim,
                            int size);
 

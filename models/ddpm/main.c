@@ -225,8 +225,8 @@ static int load_data(ddpm_run *run, long stored_dim, long stored_image_size, con
     s->data_dim = run->data.dim;
     s->image_size = run->data.image_size;
     if (strcmp(s->arch, "dit") == 0 && run->data.image_size == 0) {
-        fprintf(err, "%s: --data %s holds points; the patch Transformer needs images, so pass "
-                "--arch mlp\n", command, s->data);
+        fprintf(err, "%s: --data %s contains points; the patch Transformer needs images, so "
+                "pass --arch mlp\n", command, s->data);
         return 1;
     }
     if (s->batch_size > run->data.count) {
@@ -283,6 +283,12 @@ static int command_train(int argc, char **argv) {
         if (r == NULL) {
             return 1;
         }
+    }
+    if (strcmp(f.s.arch, "dit") == 0 && ddpm_data_is_synthetic(f.s.data)) {
+        fprintf(stderr, "ddpm train: --data %s contains points; the patch Transformer needs "
+                "images, so pass --arch mlp\n", f.s.data);
+        tg_checkpoint_close(r);
+        return 2;
     }
     long stored_dim = from != NULL ? f.s.data_dim : 0;
     long stored_image_size = f.s.image_size;
@@ -582,12 +588,15 @@ static int command_eval(int argc, char **argv) {
     long val_count = 0;
     long batch = 256;
     long threads = 0;
+    long noise_seed = DDPM_VAL_NOISE_SEED;
     cli_flag table[] = {
         STR_FLAG("checkpoint", checkpoint, "checkpoint to evaluate", true),
         STR_FLAG("data", data, "data (default: the checkpoint's)", false),
         INT_FLAG("val-count", val_count, "validation items (0: the checkpoint's)", "items", 0,
                  1e7),
         INT_FLAG("batch", batch, "items per forward pass", "items", 1, 65536),
+        INT_FLAG("noise-seed", noise_seed, "seed of the validation timesteps and noise (the "
+                 "default is the set training reports)", NULL, 0, 9e18),
         INT_FLAG("threads", threads, "OpenMP threads (0: all cores)", "threads", 0, 1024),
     };
     int n = (int)(sizeof table / sizeof table[0]);
@@ -615,7 +624,9 @@ static int command_eval(int argc, char **argv) {
     int code = load_data(&run, m.settings.data_dim, m.settings.image_size, "ddpm eval", stderr);
     ddpm_val_set val = {0};
     tg_tape *tape = tg_tape_new();
-    if (code == 0 && (tape == NULL || ddpm_val_set_init(&val, &run.data, &m.diffusion) != TG_OK)) {
+    if (code == 0 &&
+        (tape == NULL ||
+         ddpm_val_set_init(&val, &run.data, &m.diffusion, (uint64_t)noise_seed) != TG_OK)) {
         fprintf(stderr, "ddpm eval: %s\n", tg_last_error());
         code = 1;
     }
@@ -633,9 +644,9 @@ static int command_eval(int argc, char **argv) {
         if (m.has_ema) {
             printf(", EMA %.5f", ema_mse);
         }
-        printf(" (%d items of %s, timesteps and noise from seed %d)\n", val.count,
-               run.settings.data, DDPM_VAL_NOISE_SEED);
-    } else if (tape != NULL && val.count > 0) {
+        printf(" (%d items of %s, timesteps and noise from seed %ld)\n", val.count,
+               run.settings.data, noise_seed);
+    } else if (val.count > 0) {
         fprintf(stderr, "ddpm eval: %s\n", tg_last_error());
     }
     tg_tape_free(tape);

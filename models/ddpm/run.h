@@ -1,6 +1,6 @@
 /* The state of a ddpm training run and how it is saved and restored.
  *
- * A run holds the denoiser, its exponential moving average (EMA), the
+ * A run contains the denoiser, its exponential moving average (EMA), the
  * optimizer, the learning-rate schedule, the diffusion schedule, the data and
  * every random number stream, so that a checkpoint continues it bit for bit.
  * The checkpoint layout (see docs/checkpoint-format.md):
@@ -85,7 +85,7 @@ tg_status ddpm_run_save(const ddpm_run *run, const char *path);
 
 /* Reads the settings stored in the checkpoint at path into s: all of them, or
  * only those of the model when model_only (for --init-from). A field whose
- * flag the user gave (given(flag) is true) keeps its value, and if the field
+ * flag the user gave (given(flag) is true) keeps its value. If such a field
  * fixes the model, diffusion, optimizer or data, a value that differs from
  * the stored one is rejected with a message naming the field and both
  * values. */

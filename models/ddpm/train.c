@@ -19,7 +19,7 @@
 /* ---- Validation ----------------------------------------------------------- */
 
 tg_status ddpm_val_set_init(ddpm_val_set *v, const ddpm_data *data,
-                            const ddpm_schedule *diffusion) {
+                            const ddpm_schedule *diffusion, uint64_t seed) {
     memset(v, 0, sizeof *v);
     size_t n = (size_t)data->val_count * (size_t)data->dim;
     v->t = malloc((size_t)data->val_count * sizeof *v->t);
@@ -33,7 +33,7 @@ tg_status ddpm_val_set_init(ddpm_val_set *v, const ddpm_data *data,
     v->count = data->val_count;
     v->dim = data->dim;
     tg_rng rng;
-    tg_rng_seed(&rng, DDPM_VAL_NOISE_SEED);
+    tg_rng_seed(&rng, seed);
     for (int i = 0; i < v->count; i++) {
         v->t[i] = (int32_t)tg_rng_below(&rng, (uint64_t)diffusion->T);
     }
@@ -181,7 +181,7 @@ static FILE *open_metrics(const char *out_dir, bool resuming) {
     }
     FILE *f = fopen(path, resuming ? "a" : "w");
     if (f != NULL && (!resuming || !exists)) {
-        /* charlm's columns; tokens_per_s holds training items per second. */
+        /* charlm's columns; the tokens_per_s column records training items per second. */
         fprintf(f, "step,split,loss,lr,grad_norm,ms_per_step,tokens_per_s\n");
     }
     return f;
@@ -274,7 +274,8 @@ int ddpm_train(ddpm_run *run, const char *out_dir, bool resuming, FILE *log, FIL
     omp_set_num_threads((int)s->threads);
     tg_tape *tape = tg_tape_new();
     ddpm_val_set val;
-    if (tape == NULL || ddpm_val_set_init(&val, &run->data, &run->diffusion) != TG_OK) {
+    if (tape == NULL ||
+        ddpm_val_set_init(&val, &run->data, &run->diffusion, DDPM_VAL_NOISE_SEED) != TG_OK) {
         fprintf(err, "ddpm train: %s\n", tg_last_error());
         tg_tape_free(tape);
         return 1;

@@ -7,8 +7,9 @@
 #include "run.h"
 
 /* The fixed noised validation set: the data's validation items at
- * timesteps and with noise drawn once from DDPM_VAL_NOISE_SEED (all the
- * timesteps first, then the noise, row-major). */
+ * timesteps and with noise drawn once from a generator seeded with seed
+ * (DDPM_VAL_NOISE_SEED in training): all the timesteps first, then the
+ * noise, row-major. */
 typedef struct ddpm_val_set {
     int count;
     int dim;
@@ -18,7 +19,7 @@ typedef struct ddpm_val_set {
 } ddpm_val_set;
 
 tg_status ddpm_val_set_init(ddpm_val_set *v, const ddpm_data *data,
-                            const ddpm_schedule *diffusion);
+                            const ddpm_schedule *diffusion, uint64_t seed);
 
 void ddpm_val_set_free(ddpm_val_set *v);
 
