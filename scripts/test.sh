@@ -38,7 +38,9 @@ run_suite() {
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-run_suite build -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_WERROR=ON
+run_suite build -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_WERROR=ON -DTAPEGRAD_BUILD_TESTS=ON \
+    -DTAPEGRAD_BUILD_MODELS=ON
 run_suite build-sanitize -DCMAKE_BUILD_TYPE=Debug -DTAPEGRAD_SANITIZE=ON -DTAPEGRAD_WERROR=ON \
+    -DTAPEGRAD_BUILD_TESTS=ON -DTAPEGRAD_BUILD_MODELS=ON \
     -DTAPEGRAD_BUILD_BENCH=OFF
 echo "All tests passed in the optimised and the sanitizer builds."
