@@ -217,8 +217,60 @@ const char *tg_checkpoint_model_kind(const tg_checkpoint_reader *r) {
     return r->model_kind;
 }
 
+/* Names an HDF5 link type for messages, with its article. */
+static const char *link_type_name(H5L_type_t type) {
+    switch (type) {
+    case H5L_TYPE_HARD:
+        return "a hard";
+    case H5L_TYPE_SOFT:
+        return "a soft";
+    case H5L_TYPE_EXTERNAL:
+        return "an external";
+    default:
+        return "a user-defined";
+    }
+}
+
+/* Returns TG_OK if every component of `path` that exists is a hard link.
+ * HDF5 follows soft and external links when it opens a path, and an external
+ * link can name any file on the system, including a FIFO whose open() blocks
+ * forever. tapegrad writes neither kind, so the reader refuses both. A
+ * missing component is left for the caller to report. */
+static tg_status check_hard_links(const tg_checkpoint_reader *r, const char *path) {
+    size_t len = path != NULL ? strlen(path) : 0;
+    char prefix[TG__CHECKPOINT_PATH_MAX];
+    if (len >= sizeof prefix || strcmp(tg__group_label(path), "/") == 0) {
+        return TG_OK;
+    }
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && path[i] != '/') {
+            continue;
+        }
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        /* The components before this one are hard links, so these calls
+         * follow no soft or external link. */
+        H5L_info_t info;
+        if (H5Lexists(r->file, prefix, H5P_DEFAULT) <= 0 ||
+            H5Lget_info(r->file, prefix, &info, H5P_DEFAULT) < 0) {
+            H5Eclear2(H5E_DEFAULT);
+            return TG_OK;
+        }
+        if (info.type != H5L_TYPE_HARD) {
+            return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s': '%s' is %s link; tapegrad "
+                                "checkpoints store every object in the file itself, so the "
+                                "reader follows no soft or external links", r->path, prefix,
+                                link_type_name(info.type));
+        }
+    }
+    return TG_OK;
+}
+
 bool tg_checkpoint_has(const tg_checkpoint_reader *r, const char *path) {
     tg__hdf5_quiet();
+    if (check_hard_links(r, path) != TG_OK) {
+        return false;
+    }
     return tg__hdf5_path_exists(r->file, path);
 }
 
@@ -232,6 +284,9 @@ static tg_status open_attr(const tg_checkpoint_reader *r, const char *group, con
     const char *label = tg__group_label(group);
     char object[TG__CHECKPOINT_PATH_MAX];
     tg_status status = tg__object_path(object, sizeof object, group, name);
+    if (status == TG_OK) {
+        status = check_hard_links(r, label);
+    }
     if (status != TG_OK) {
         return status;
     }
@@ -446,12 +501,42 @@ static void dataset_close(dataset_info *d) {
     H5Dclose(d->id);
 }
 
+/* Returns TG_OK if the open dataset keeps its elements in the checkpoint
+ * file. HDF5 reads the elements of a dataset with external storage from the
+ * raw files that its header names, and those of a virtual dataset from other
+ * HDF5 files. Either kind could make the reader read any file on the system,
+ * or block on a FIFO. */
+static tg_status check_storage(const tg_checkpoint_reader *r, const char *object, hid_t dataset) {
+    hid_t dcpl = H5Dget_create_plist(dataset);
+    if (dcpl < 0) {
+        char detail[512];
+        tg__hdf5_error_detail(detail, sizeof detail);
+        return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s': reading the storage of dataset '%s' "
+                            "failed (HDF5: %s)", r->path, object, detail);
+    }
+    int external_files = H5Pget_external_count(dcpl);
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    H5Pclose(dcpl);
+    H5Eclear2(H5E_DEFAULT);
+    if (external_files != 0 || layout == H5D_VIRTUAL) {
+        return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s': dataset '%s' keeps its elements "
+                            "outside the file (%s); tapegrad checkpoints store every element in "
+                            "the file itself", r->path, object,
+                            layout == H5D_VIRTUAL ? "a virtual dataset" : "external storage");
+    }
+    return TG_OK;
+}
+
 /* Opens dataset `group/name`. Returns the error, naming the dataset, if it
- * is missing, is a group or cannot be opened. */
+ * is missing, is a group, keeps its elements outside the file, has a null
+ * dataspace (no elements at all) or cannot be opened. */
 static tg_status dataset_open(const tg_checkpoint_reader *r, const char *group, const char *name,
                               dataset_info *d) {
     tg__hdf5_quiet();
     tg_status status = tg__object_path(d->object, sizeof d->object, group, name);
+    if (status == TG_OK) {
+        status = check_hard_links(r, d->object);
+    }
     if (status != TG_OK) {
         return status;
     }
@@ -471,6 +556,11 @@ static tg_status dataset_open(const tg_checkpoint_reader *r, const char *group, 
         return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s': '%s' is not a dataset",
                             r->path, d->object);
     }
+    status = check_storage(r, d->object, d->id);
+    if (status != TG_OK) {
+        H5Dclose(d->id);
+        return status;
+    }
     d->type = H5Dget_type(d->id);
     hid_t space = d->type >= 0 ? H5Dget_space(d->id) : -1;
     if (space < 0) {
@@ -482,9 +572,17 @@ static tg_status dataset_open(const tg_checkpoint_reader *r, const char *group, 
         return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s': opening dataset '%s' failed "
                             "(HDF5: %s)", r->path, d->object, detail);
     }
+    /* A null dataspace has rank 0 like a scalar one, but no element to
+     * read, so a read "succeeds" without writing anything. */
+    bool is_null = H5Sget_simple_extent_type(space) == H5S_NULL;
     d->rank = H5Sget_simple_extent_ndims(space);
     H5Sget_simple_extent_dims(space, d->dims, NULL);
     H5Sclose(space);
+    if (is_null) {
+        dataset_close(d);
+        return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s': dataset '%s' has a null dataspace "
+                            "and holds no elements", r->path, d->object);
+    }
     return TG_OK;
 }
 
@@ -633,6 +731,10 @@ static tg_status check_no_extra(const tg_checkpoint_reader *r, const char *group
 tg_status tg_checkpoint_read_params(const tg_checkpoint_reader *r, const char *group,
                                     const tg_param_list *params) {
     tg__hdf5_quiet();
+    tg_status group_status = check_hard_links(r, tg__group_label(group));
+    if (group_status != TG_OK) {
+        return group_status;
+    }
     if (!tg__hdf5_path_exists(r->file, tg__group_label(group))) {
         return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s' has no group '%s'", r->path,
                             tg__group_label(group));
