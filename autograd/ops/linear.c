@@ -8,10 +8,12 @@
  *           dW += dy^T x        (OUT, N) (N, IN)
  *           db += sum_n dy[n]   rows summed in order, so the result does not
  *                               depend on the thread count.
+ *           dx and dW run on two threads at once when both are wanted.
  * The forward saves nothing; the backward reads x and W.
  */
 #include "linear.h"
 
+#include <omp.h>
 #include <string.h>
 
 #include "../gemm.h"
@@ -27,22 +29,50 @@ static void linear_forward(tg_scalar *y, const tg_scalar *x, const tg_scalar *w,
     tg_gemm(false, true, N, OUT, IN, 1, x, IN, w, IN, b != NULL ? 1 : 0, y, OUT);
 }
 
+/* Adds db (OUT) += sum over the N rows of dy, in row order. */
+static void bias_backward(tg_scalar *db, const tg_scalar *dy, int N, int OUT) {
+    for (int n = 0; n < N; n++) {
+        const tg_scalar *dy_n = dy + (size_t)n * (size_t)OUT;
+        for (int o = 0; o < OUT; o++) {
+            db[o] += dy_n[o];
+        }
+    }
+}
+
+/* Runs task 0 (dx and db) or task 1 (dW) of the backward. */
+static void linear_backward_task(int task, tg_scalar *dx, tg_scalar *dw, tg_scalar *db,
+                                 const tg_scalar *dy, const tg_scalar *x, const tg_scalar *w,
+                                 int N, int IN, int OUT) {
+    if (task == 0 && dx != NULL) {
+        /* dx (N, IN) += dy (N, OUT) W (OUT, IN) */
+        tg_gemm(false, false, N, IN, OUT, 1, dy, OUT, w, IN, 1, dx, IN);
+    }
+    if (task == 0 && db != NULL) {
+        bias_backward(db, dy, N, OUT);
+    }
+    if (task == 1 && dw != NULL) {
+        /* dW (OUT, IN) += dy^T (OUT, N) x (N, IN) */
+        tg_gemm(true, false, OUT, IN, N, 1, dy, OUT, x, IN, 1, dw, IN);
+    }
+}
+
+/* Adds into dx, dw and db, each of which may be NULL. The two products are
+ * independent and cost the same, so with two or more threads each runs as
+ * one gemm on its own thread. OpenBLAS's OpenMP build runs a gemm called
+ * inside an active parallel region on the calling thread alone. A product
+ * that runs alone is threaded by OpenBLAS. Either way each product is the
+ * same gemm call for any thread count, so the bits do not depend on it. */
 static void linear_backward_kernel(tg_scalar *dx, tg_scalar *dw, tg_scalar *db,
                                    const tg_scalar *dy, const tg_scalar *x, const tg_scalar *w,
                                    int N, int IN, int OUT) {
-    if (dx != NULL) {
-        tg_gemm(false, false, N, IN, OUT, 1, dy, OUT, w, IN, 1, dx, IN);
+    if (dx == NULL || dw == NULL || omp_get_max_threads() < 2) {
+        linear_backward_task(0, dx, dw, db, dy, x, w, N, IN, OUT);
+        linear_backward_task(1, dx, dw, db, dy, x, w, N, IN, OUT);
+        return;
     }
-    if (dw != NULL) {
-        tg_gemm(true, false, OUT, IN, N, 1, dy, OUT, x, IN, 1, dw, IN);
-    }
-    if (db != NULL) {
-        for (int n = 0; n < N; n++) {
-            const tg_scalar *dy_n = dy + (size_t)n * (size_t)OUT;
-            for (int o = 0; o < OUT; o++) {
-                db[o] += dy_n[o];
-            }
-        }
+#pragma omp parallel for schedule(static) num_threads(2)
+    for (int task = 0; task < 2; task++) {
+        linear_backward_task(task, dx, dw, db, dy, x, w, N, IN, OUT);
     }
 }
 
