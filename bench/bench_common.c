@@ -124,6 +124,13 @@ bench_sgemm_rate bench_measure_sgemm(const bench_gemm_shape *shapes, int n, int 
     return rate;
 }
 
+double bench_cpu_s(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)usage.ru_utime.tv_sec + 1e-6 * (double)usage.ru_utime.tv_usec +
+           (double)usage.ru_stime.tv_sec + 1e-6 * (double)usage.ru_stime.tv_usec;
+}
+
 size_t bench_peak_rss_bytes(void) {
     struct rusage usage;
     getrusage(RUSAGE_SELF, &usage);
@@ -150,6 +157,8 @@ void bench_report_print(const bench_report *r, FILE *out) {
     fprintf(out, "step time          %.2f ms median (min %.2f, max %.2f) over %d steps after %d "
             "warm-up steps\n", r->median_step_ms, r->min_step_ms, r->max_step_ms, r->steps,
             r->warmup_steps);
+    fprintf(out, "CPU time           %.2f ms per step, user and system on all threads\n",
+            r->cpu_ms_per_step);
     fprintf(out, "throughput         %.0f %s/s\n", r->items_per_step / step_s, r->item_name);
     fprintf(out, "work               %.3f GFLOP per step (matrix products, counted from the "
             "shapes)\n", r->flops_per_step / 1e9);
@@ -175,13 +184,14 @@ void bench_report_print(const bench_report *r, FILE *out) {
             mib(r->arena_peak_bytes), (double)used_bytes / (double)min_bytes);
 
     fprintf(out, "{\"benchmark\": \"%s\", \"threads\": %d, \"steps\": %d, "
-            "\"median_ms_per_step\": %.3f, \"min_ms_per_step\": %.3f, "
+            "\"median_ms_per_step\": %.3f, \"min_ms_per_step\": %.3f, \"cpu_ms_per_step\": %.3f, "
             "\"%s_per_s\": %.1f, \"gflop_per_step\": %.4f, \"achieved_gflops\": %.2f, "
             "\"sgemm_blas_gflops\": %.2f, \"sgemm_split_gflops\": %.2f, "
             "\"peak_rss_bytes\": %zu, \"tape_allocations_per_step\": %.3f, "
             "\"heap_calls_per_step\": %.3f, \"min_step_bytes\": %zu, \"used_step_bytes\": %zu, "
             "\"arena_peak_bytes\": %zu}\n",
-            r->name, r->threads, r->steps, r->median_step_ms, r->min_step_ms, r->item_name,
+            r->name, r->threads, r->steps, r->median_step_ms, r->min_step_ms, r->cpu_ms_per_step,
+            r->item_name,
             r->items_per_step / step_s, r->flops_per_step / 1e9, achieved / 1e9,
             r->sgemm.blas_threads_flops / 1e9, r->sgemm.split_rows_flops / 1e9,
             r->peak_rss_bytes, r->tape_allocations_per_step, r->heap_calls_per_step, min_bytes,

@@ -38,6 +38,10 @@ typedef struct bench_sgemm_rate {
  * 0 if memory for the matrices runs out. */
 bench_sgemm_rate bench_measure_sgemm(const bench_gemm_shape *shapes, int n, int repeats);
 
+/* Returns the CPU time the process has used so far, user and system, on all
+ * threads, in seconds (getrusage). */
+double bench_cpu_s(void);
+
 /* Returns the process's peak resident set size in bytes (getrusage). */
 size_t bench_peak_rss_bytes(void);
 
@@ -57,6 +61,7 @@ typedef struct bench_report {
     double median_step_ms;
     double min_step_ms;
     double max_step_ms;
+    double cpu_ms_per_step;         /* user + system time on all threads */
     double items_per_step;          /* tokens (or images) per step */
     const char *item_name;          /* "tokens" or "images" */
     double flops_per_step;          /* counted from the shapes */

@@ -302,11 +302,13 @@ static int run_benchmark(charlm_run *run, const bench_options *o) {
     }
     tg_tape_stats before = tg_tape_get_stats(tape);
     long heap_before = bench_heap_calls();
+    double cpu_before_s = bench_cpu_s();
     for (int i = 0; i < steps && status == TG_OK; i++) {
         double start = bench_now_s();
         status = train_step(run, tape, x, y, o->phases ? phase_s : NULL);
         step_ms[i] = 1e3 * (bench_now_s() - start);
     }
+    double cpu_after_s = bench_cpu_s();
     long heap_after = bench_heap_calls();
     tg_tape_stats after = tg_tape_get_stats(tape);
     if (status != TG_OK) {
@@ -319,6 +321,7 @@ static int run_benchmark(charlm_run *run, const bench_options *o) {
         .threads = omp_get_max_threads(),
         .steps = steps,
         .warmup_steps = (int)o->warmup,
+        .cpu_ms_per_step = 1e3 * (cpu_after_s - cpu_before_s) / steps,
         .items_per_step = (double)B * T,
         .item_name = "tokens",
         .flops_per_step = step_flops(&run->model, B, T),
