@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "op.h"
+#include "tape_internal.h"
 
 struct tg_tape {
     tg_arena arena;
@@ -16,6 +17,9 @@ struct tg_tape {
     bool backward_done;
     tg_status status;
     char error[512];
+    void *scratch;              /* arena memory handed out by tg__tape_scratch, or NULL */
+    size_t scratch_bytes;       /* size of scratch */
+    size_t scratch_max_bytes;   /* largest scratch request so far, kept across resets */
 };
 
 tg_tape *tg_tape_new(void) {
@@ -41,6 +45,8 @@ void tg_tape_reset(tg_tape *tape) {
     tg_arena_reset(&tape->arena);
     tape->last_node = NULL;
     tape->node_count = 0;
+    tape->scratch = NULL;
+    tape->scratch_bytes = 0;
     tape->backward_done = false;
     tape->status = TG_OK;
     tape->error[0] = '\0';
@@ -109,6 +115,19 @@ void *tg_tape_alloc(tg_tape *tape, size_t bytes) {
                    bytes);
     }
     return p;
+}
+
+void *tg__tape_scratch(tg_tape *tape, size_t bytes) {
+    if (bytes > tape->scratch_max_bytes) {
+        tape->scratch_max_bytes = bytes;
+    }
+    if (tape->scratch == NULL || tape->scratch_bytes < bytes) {
+        /* Take the largest size any op has asked for, so that from the second
+         * step on one allocation per step serves every request. */
+        tape->scratch = tg_tape_alloc(tape, tape->scratch_max_bytes);
+        tape->scratch_bytes = tape->scratch != NULL ? tape->scratch_max_bytes : 0;
+    }
+    return tape->scratch;
 }
 
 tg_tensor *tg_tape_tensor(tg_tape *tape, int ndim, const int *shape) {
