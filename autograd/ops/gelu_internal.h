@@ -1,4 +1,5 @@
-/* GELU and its derivative at one element, for the gelu op (unary.c).
+/* GELU and its derivative at one element, shared by the gelu op (unary.c)
+ * and the fused MLP op (gelu_mlp.c).
  *
  * Tanh form: with u = k (x + c x^3), k = sqrt(2/pi), c = 0.044715,
  *     y  = 0.5 x (1 + tanh(u)) = x s,   s = sigmoid(2u) = 1 / (1 + e^(-2u))
