@@ -4,7 +4,9 @@
  * x (N, IN), W (OUT, IN), b (OUT), r (N, OUT), y (N, OUT). (IN and OUT,
  * because complex.h, which cblas.h pulls in, defines I.)
  * Forward:  y rows start as r + b (or r, or b, or 0), then gemm adds x W^T
- *           (beta = 1), so neither costs a separate pass over y.
+ *           (beta = 1), so neither costs a separate pass over y. Large
+ *           products run as two gemms on the halves of the rows, on two
+ *           threads when there are two.
  * Backward: dx += dy W          (N, OUT) (OUT, IN)
  *           dW += dy^T x        (OUT, N) (N, IN)
  *           db += sum_n dy[n]   rows summed in order, so the result does not
@@ -26,26 +28,58 @@
 
 /* Element count above which elementwise loops start OpenMP threads. */
 #define PARALLEL_MIN 32768
+/* The forward splits its rows in two halves of at least this many rows... */
+#define FORWARD_MIN_ROWS 32
+/* ...when the product has at least this many multiply-adds (2^20). */
+#define FORWARD_SPLIT_MIN_MULTIPLIES 1048576.0
 
-void tg__linear_forward(tg_scalar *y, const tg_scalar *x, const tg_scalar *w, const tg_scalar *b,
-                        const tg_scalar *residual, int N, int IN, int OUT) {
+/* Writes rows [r0, r1) of y = residual + x W^T + b. */
+static void linear_forward_rows(tg_scalar *y, const tg_scalar *x, const tg_scalar *w,
+                                const tg_scalar *b, const tg_scalar *residual, int r0, int r1,
+                                int IN, int OUT) {
     size_t row = (size_t)OUT;
-    if (residual != NULL && b != NULL) {
-#pragma omp parallel for schedule(static) if ((size_t)N * row > PARALLEL_MIN)
-        for (int n = 0; n < N; n++) {
+    for (int n = r0; n < r1; n++) {
+        tg_scalar *y_n = y + (size_t)n * row;
+        if (residual != NULL && b != NULL) {
+            const tg_scalar *r_n = residual + (size_t)n * row;
             for (size_t o = 0; o < row; o++) {
-                y[(size_t)n * row + o] = residual[(size_t)n * row + o] + b[o];
+                y_n[o] = r_n[o] + b[o];
             }
-        }
-    } else if (residual != NULL) {
-        memcpy(y, residual, (size_t)N * row * sizeof *y);
-    } else if (b != NULL) {
-        for (int n = 0; n < N; n++) {
-            memcpy(y + (size_t)n * row, b, row * sizeof *b);
+        } else if (residual != NULL) {
+            memcpy(y_n, residual + (size_t)n * row, row * sizeof *y_n);
+        } else if (b != NULL) {
+            memcpy(y_n, b, row * sizeof *y_n);
         }
     }
     bool accumulate = residual != NULL || b != NULL;
-    tg_gemm(false, true, N, OUT, IN, 1, x, IN, w, IN, accumulate ? 1 : 0, y, OUT);
+    tg_gemm(false, true, r1 - r0, OUT, IN, 1, x + (size_t)r0 * (size_t)IN, IN, w, IN,
+            accumulate ? 1 : 0, y + (size_t)r0 * row, OUT);
+}
+
+void tg__linear_forward(tg_scalar *y, const tg_scalar *x, const tg_scalar *w, const tg_scalar *b,
+                        const tg_scalar *residual, int N, int IN, int OUT) {
+    /* Large products run as two gemms on the two halves of the rows, on two
+     * threads when there are two. The halves depend on the shape alone, so
+     * every thread count makes the same gemm calls and gets the same bits;
+     * OpenBLAS's own threading of one gemm measured 20 % slower for the
+     * (768, 128) x (128, 384) products of the charlm benchmark. */
+    bool halves = N >= 2 * FORWARD_MIN_ROWS &&
+                  (double)N * IN * OUT >= FORWARD_SPLIT_MIN_MULTIPLIES;
+    if (!halves) {
+        linear_forward_rows(y, x, w, b, residual, 0, N, IN, OUT);
+        return;
+    }
+    int middle = N / 2;
+    if (omp_get_max_threads() < 2) {
+        linear_forward_rows(y, x, w, b, residual, 0, middle, IN, OUT);
+        linear_forward_rows(y, x, w, b, residual, middle, N, IN, OUT);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(2)
+    for (int half = 0; half < 2; half++) {
+        linear_forward_rows(y, x, w, b, residual, half == 0 ? 0 : middle,
+                            half == 0 ? middle : N, IN, OUT);
+    }
 }
 
 void tg__column_sums_add(tg_scalar *db, const tg_scalar *dy, int N, int OUT) {

@@ -6,7 +6,9 @@
 
 #include "../scalar.h"
 
-/* Writes y = residual + x W^T + b; b and residual may be NULL. */
+/* Writes y = residual + x W^T + b; b and residual may be NULL. Large
+ * products run as two gemms on fixed halves of the rows, in parallel with
+ * two or more threads, so the bits do not depend on the thread count. */
 void tg__linear_forward(tg_scalar *y, const tg_scalar *x, const tg_scalar *w, const tg_scalar *b,
                         const tg_scalar *residual, int N, int IN, int OUT);
 
