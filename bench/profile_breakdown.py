@@ -23,28 +23,33 @@ import sys
 # (category, pattern on a function name), tried in this order on every frame.
 CATEGORIES = [
     ("zeroing new gradient buffers", r"^(tg_arena_calloc|tensor_grad)$"),
-    ("tape reset, parameter gradient zeroing", r"^(tg_tape_reset|tg_arena_reset|tg_param_list_zero_grad|"
-                                    r"tg_tensor_zero_grad)$"),
-    ("matrix products (linear layers)", r"^(linear_|tg_linear|matmul_|tg_matmul)"),
+    ("tape reset, parameter gradient zeroing", r"^(tg_tape_reset|tg_arena_reset|"
+                                               r"tg_param_list_zero_grad|tg_tensor_zero_grad)$"),
+    ("matrix products (linear layers)", r"^(linear_|tg_linear|tg__linear|matmul_|tg_matmul|"
+                                        r"second_layer_backward_task)"),
     ("attention", r"^(attention_|tg_self_attention|tg_attention|softmax_row|"
                   r"softmax_backward_row|transpose_rows)"),
     ("LayerNorm", r"^(layernorm|tg_layernorm|row_backward)"),
-    ("GELU", r"^(gelu|tg_gelu|mlp_gelu)"),
-    ("residual adds", r"^(binary|tg_add|residual)"),
+    ("GELU", r"^(gelu_forward|gelu_backward_in_place|gelu_tanh|gelu_exact|tg__gelu|tg_gelu$)"),
+    ("residual adds", r"^(binary|tg_add|residual|gelu_mlp_backward\._omp_fn)"),
     ("cross-entropy", r"^(cross_entropy|tg_cross_entropy)"),
     ("embeddings", r"^(embedding|tg_embedding|tg_pos_encoding)"),
     ("gradient clipping", r"^(tg_clip_grad_norm|sum_squares|chunk_sum_squares|scale)"),
     ("AdamW", r"^(adam_|tg_optimizer_step)"),
     ("batch sampling", r"^tg_text_sampler"),
+    ("GELU MLP, other", r"^gelu_mlp"),
 ]
 # Tried only when no frame matches CATEGORIES: work on a worker thread whose
 # stack does not show which op started it.
 FALLBACK = [
     ("sgemm on an OpenBLAS worker thread", r"^(sgemm_|inner_thread|exec_blas)"),
-    ("OpenMP waiting and start-up", r"^(gomp_|GOMP_|do_spin|do_wait|futex_wait)"),
+    ("OpenMP start-up", r"^(gomp_|GOMP_)"),
 ]
 COMPILED = [(name, re.compile(pattern)) for name, pattern in CATEGORIES]
 COMPILED_FALLBACK = [(name, re.compile(pattern)) for name, pattern in FALLBACK]
+# A sample whose innermost function is one of these is a thread waiting at an
+# OpenMP barrier or for work, whichever op it waits in.
+WAITING = re.compile(r"^(gomp_|do_spin|do_wait|futex_|__futex|syscall)")
 FRAME = re.compile(r"^\s*[0-9a-f]+\s+(.+?)\s+\(.*\)\s*$")
 
 
@@ -61,6 +66,14 @@ def frames_of(block):
     return names
 
 
+def refine(category, names):
+    """Moves the fused MLP's gemms, whose task functions are inlined out of
+    the call stack, to the matrix products."""
+    if category == "GELU MLP, other" and any(n.startswith("cblas_sgemm") for n in names):
+        return "matrix products (linear layers)"
+    return category
+
+
 def categorise(names):
     in_step = "train_step" in names
     on_worker = any(n.startswith(("gomp_thread_start", "blas_thread_server")) for n in names)
@@ -68,14 +81,15 @@ def categorise(names):
         return None
     if not in_step and any(n == "bench_measure_sgemm" for n in names):
         return None
+    if names and WAITING.match(names[0]):
+        return "OpenMP waiting"
     for table in (COMPILED, COMPILED_FALLBACK):
         for name in names:
-            stem = name.split(".")[0]
             for category, pattern in table:
-                if pattern.search(stem):
-                    return category
+                if pattern.search(name):
+                    return refine(category, names)
     if not in_step:
-        return "OpenMP waiting and start-up"
+        return "OpenMP start-up"
     return "other (step glue, kernel)"
 
 

@@ -17,11 +17,14 @@
 #ifndef TG_AUTOGRAD_OPS_GELU_INTERNAL_H
 #define TG_AUTOGRAD_OPS_GELU_INTERNAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <tgmath.h>
 
 #include "../scalar.h"
+#include "unary.h"
 
 /* sqrt(2 / pi), the GELU tanh form's scale. */
 #define TG__GELU_K ((tg_scalar)0.7978845608028654)
@@ -75,6 +78,15 @@ static inline float tg__expf_clamped(float x) {
     memcpy(&scale, &scale_bits, sizeof scale);
     return poly * scale;
 }
+/* Writes y = gelu(x) over n elements, split over the OpenMP threads when n
+ * is large. Defined in unary.c. */
+void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx approx);
+
+/* Writes out = dy * gelu'(x) when replace, else adds it into out, over n
+ * elements; out may be dy itself. Defined in unary.c. */
+void tg__gelu_backward(tg_scalar *out, const tg_scalar *dy, const tg_scalar *x, size_t n,
+                       tg_gelu_approx approx, bool replace);
+
 #endif
 
 /* Returns e^(-2u) for the tanh form. In float64 the argument is capped at
@@ -86,6 +98,15 @@ static inline tg_scalar tg__gelu_exp_minus_2u(tg_scalar x) {
     return exp(arg < 700 ? arg : 700);
 #else
     return tg__expf_clamped(-2 * u);
+/* Writes y = gelu(x) over n elements, split over the OpenMP threads when n
+ * is large. Defined in unary.c. */
+void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx approx);
+
+/* Writes out = dy * gelu'(x) when replace, else adds it into out, over n
+ * elements; out may be dy itself. Defined in unary.c. */
+void tg__gelu_backward(tg_scalar *out, const tg_scalar *dy, const tg_scalar *x, size_t n,
+                       tg_gelu_approx approx, bool replace);
+
 #endif
 }
 
@@ -114,5 +135,14 @@ static inline tg_scalar tg__gelu_exact_derivative(tg_scalar x) {
     tg_scalar pdf = TG__INV_SQRT_2PI * exp(-half * x * x);
     return cdf + x * pdf;
 }
+
+/* Writes y = gelu(x) over n elements, split over the OpenMP threads when n
+ * is large. Defined in unary.c. */
+void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx approx);
+
+/* Writes out = dy * gelu'(x) when replace, else adds it into out, over n
+ * elements; out may be dy itself. Defined in unary.c. */
+void tg__gelu_backward(tg_scalar *out, const tg_scalar *dy, const tg_scalar *x, size_t n,
+                       tg_gelu_approx approx, bool replace);
 
 #endif

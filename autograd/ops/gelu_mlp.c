@@ -48,44 +48,14 @@ typedef struct gelu_mlp_saved {
     int b1_input, b2_input, residual_input;  /* node input indices, or -1 */
 } gelu_mlp_saved;
 
-static void gelu_forward(tg_scalar *g, const tg_scalar *a, size_t n, tg_gelu_approx approx) {
-    if (approx == TG_GELU_TANH) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-        for (long i = 0; i < (long)n; i++) {
-            g[i] = tg__gelu_tanh(a[i]);
-        }
-    } else {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-        for (long i = 0; i < (long)n; i++) {
-            g[i] = tg__gelu_exact(a[i]);
-        }
-    }
-}
-
 /* Writes y (N, C), and a and g (N, H). b1, b2 and residual may be NULL. */
 static void gelu_mlp_forward(tg_scalar *y, tg_scalar *a, tg_scalar *g, const tg_scalar *x,
                              const tg_scalar *w1, const tg_scalar *b1, const tg_scalar *w2,
                              const tg_scalar *b2, const tg_scalar *residual, int N, int C, int H,
                              tg_gelu_approx approx) {
     tg__linear_forward(a, x, w1, b1, NULL, N, C, H);
-    gelu_forward(g, a, (size_t)N * (size_t)H, approx);
+    tg__gelu_forward(g, a, (size_t)N * (size_t)H, approx);
     tg__linear_forward(y, g, w2, b2, residual, N, H, C);
-}
-
-/* da = dg * gelu'(a) in place over n elements. */
-static void gelu_backward_in_place(tg_scalar *dg, const tg_scalar *a, size_t n,
-                                   tg_gelu_approx approx) {
-    if (approx == TG_GELU_TANH) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-        for (long i = 0; i < (long)n; i++) {
-            dg[i] *= tg__gelu_tanh_derivative(a[i]);
-        }
-    } else {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-        for (long i = 0; i < (long)n; i++) {
-            dg[i] *= tg__gelu_exact_derivative(a[i]);
-        }
-    }
 }
 
 /* Runs task 0 (dW2 and db2) or task 1 (dg = dy W2) of the first backward
@@ -126,7 +96,7 @@ static void gelu_mlp_backward_kernel(tg_scalar *dx, tg_scalar *dw1, tg_scalar *d
             second_layer_backward_task(task, dg, dw2, db2, dy, g, w2, N, C, H);
         }
     }
-    gelu_backward_in_place(dg, a, (size_t)N * (size_t)H, s->approx);
+    tg__gelu_backward(dg, dg, a, (size_t)N * (size_t)H, s->approx, true);
     tg__linear_backward(dx, dw1, db1, dg, x, w1, N, C, H);
 }
 

@@ -184,36 +184,90 @@ static void silu_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x
 
 /* ---- gelu, tanh and exact forms (gelu_internal.h) ------------------------- */
 
-static void gelu_tanh_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = tg__gelu_tanh(x[i]);
+/* Elements per block of the GELU loops below: each block is one call of a
+ * kernel compiled for AVX-512, AVX2 and the baseline, of which the CPU picks
+ * one at load time. Without FMA contraction (ISO C mode) all three do the
+ * same operations in the same order, so they give the same bits. */
+#define GELU_BLOCK 4096
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void gelu_forward_block(tg_scalar *restrict y, const tg_scalar *restrict x, size_t n,
+                               tg_gelu_approx approx) {
+    if (approx == TG_GELU_TANH) {
+        for (size_t i = 0; i < n; i++) {
+            y[i] = tg__gelu_tanh(x[i]);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            y[i] = tg__gelu_exact(x[i]);
+        }
     }
+}
+
+/* out = dy * gelu'(x) when replace, else out += dy * gelu'(x). out may be dy
+ * itself, so neither carries restrict. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void gelu_backward_block(tg_scalar *out, const tg_scalar *dy,
+                                const tg_scalar *restrict x, size_t n, tg_gelu_approx approx,
+                                bool replace) {
+    if (approx == TG_GELU_TANH && replace) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] = dy[i] * tg__gelu_tanh_derivative(x[i]);
+        }
+    } else if (approx == TG_GELU_TANH) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] += dy[i] * tg__gelu_tanh_derivative(x[i]);
+        }
+    } else if (replace) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] = dy[i] * tg__gelu_exact_derivative(x[i]);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            out[i] += dy[i] * tg__gelu_exact_derivative(x[i]);
+        }
+    }
+}
+
+void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx approx) {
+    long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
+#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    for (long k = 0; k < blocks; k++) {
+        size_t begin = (size_t)k * GELU_BLOCK;
+        size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+        gelu_forward_block(y + begin, x + begin, count, approx);
+    }
+}
+
+void tg__gelu_backward(tg_scalar *out, const tg_scalar *dy, const tg_scalar *x, size_t n,
+                       tg_gelu_approx approx, bool replace) {
+    long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
+#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    for (long k = 0; k < blocks; k++) {
+        size_t begin = (size_t)k * GELU_BLOCK;
+        size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+        gelu_backward_block(out + begin, dy + begin, x + begin, count, approx, replace);
+    }
+}
+
+static void gelu_tanh_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
+    tg__gelu_forward(y, x, n, TG_GELU_TANH);
 }
 
 static void gelu_tanh_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                                const tg_scalar *y, size_t n) {
     (void)y;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        dx[i] += dy[i] * tg__gelu_tanh_derivative(x[i]);
-    }
+    tg__gelu_backward(dx, dy, x, n, TG_GELU_TANH, false);
 }
 
 static void gelu_exact_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = tg__gelu_exact(x[i]);
-    }
+    tg__gelu_forward(y, x, n, TG_GELU_EXACT);
 }
 
 static void gelu_exact_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                                 const tg_scalar *y, size_t n) {
     (void)y;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        dx[i] += dy[i] * tg__gelu_exact_derivative(x[i]);
-    }
+    tg__gelu_backward(dx, dy, x, n, TG_GELU_EXACT, false);
 }
 
 /* ---- node glue and constructors ------------------------------------------ */
