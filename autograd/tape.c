@@ -9,6 +9,9 @@
 #include "op.h"
 #include "tape_internal.h"
 
+/* Elements per block when zeroing a new gradient buffer. */
+#define ZERO_BLOCK 16384
+
 struct tg_tape {
     tg_arena arena;
     tg_node *last_node;      /* most recent node; nodes link backwards */
@@ -220,6 +223,18 @@ tg_node *tg_tape_record(tg_tape *tape, const tg_op *op, tg_tensor *output, int n
     return node;
 }
 
+/* Sets x[0, n) to zero, in parallel blocks when n is large: the gradients of
+ * a step's activations add up to megabytes. */
+static void zero_scalars(tg_scalar *x, size_t n) {
+    long blocks = (long)((n + ZERO_BLOCK - 1) / ZERO_BLOCK);
+#pragma omp parallel for schedule(static) if (n > 4 * ZERO_BLOCK)
+    for (long k = 0; k < blocks; k++) {
+        size_t begin = (size_t)k * ZERO_BLOCK;
+        size_t count = n - begin < ZERO_BLOCK ? n - begin : ZERO_BLOCK;
+        memset(x + begin, 0, count * sizeof *x);
+    }
+}
+
 /* Returns t's gradient buffer, allocating it zeroed in the arena on first use.
  * A view's gradient is the matching slice of its owner's gradient. */
 static tg_scalar *tensor_grad(tg_tape *tape, tg_tensor *t) {
@@ -234,11 +249,13 @@ static tg_scalar *tensor_grad(tg_tape *tape, tg_tensor *t) {
         t->grad = base_grad + t->view_offset;
         return t->grad;
     }
-    t->grad = tg_arena_calloc(&tape->arena, t->size * sizeof *t->grad);
+    t->grad = tg_arena_alloc(&tape->arena, t->size * sizeof *t->grad);
     if (t->grad == NULL) {
         tg_op_fail(tape, TG_ERR_NOMEM, "backward: out of memory allocating a gradient of %zu "
                    "elements", t->size);
+        return NULL;
     }
+    zero_scalars(t->grad, t->size);
     return t->grad;
 }
 
