@@ -78,15 +78,6 @@ static inline float tg__expf_clamped(float x) {
     memcpy(&scale, &scale_bits, sizeof scale);
     return poly * scale;
 }
-/* Writes y = gelu(x) over n elements, split over the OpenMP threads when n
- * is large. Defined in unary.c. */
-void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx approx);
-
-/* Writes out = dy * gelu'(x) when replace, else adds it into out, over n
- * elements; out may be dy itself. Defined in unary.c. */
-void tg__gelu_backward(tg_scalar *out, const tg_scalar *dy, const tg_scalar *x, size_t n,
-                       tg_gelu_approx approx, bool replace);
-
 #endif
 
 /* Returns e^(-2u) for the tanh form. In float64 the argument is capped at
@@ -98,15 +89,6 @@ static inline tg_scalar tg__gelu_exp_minus_2u(tg_scalar x) {
     return exp(arg < 700 ? arg : 700);
 #else
     return tg__expf_clamped(-2 * u);
-/* Writes y = gelu(x) over n elements, split over the OpenMP threads when n
- * is large. Defined in unary.c. */
-void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx approx);
-
-/* Writes out = dy * gelu'(x) when replace, else adds it into out, over n
- * elements; out may be dy itself. Defined in unary.c. */
-void tg__gelu_backward(tg_scalar *out, const tg_scalar *dy, const tg_scalar *x, size_t n,
-                       tg_gelu_approx approx, bool replace);
-
 #endif
 }
 
@@ -121,6 +103,16 @@ static inline tg_scalar tg__gelu_tanh_derivative(tg_scalar x) {
     tg_scalar s = 1 / (1 + e);
     tg_scalar du = TG__GELU_K * (1 + 3 * TG__GELU_C * x * x);
     return s + 2 * x * s * (e * s) * du;
+}
+
+/* Writes the tanh form of GELU at x and its derivative with one exp; the
+ * same bits as tg__gelu_tanh and tg__gelu_tanh_derivative. */
+static inline void tg__gelu_tanh_pair(tg_scalar x, tg_scalar *y, tg_scalar *derivative) {
+    tg_scalar e = tg__gelu_exp_minus_2u(x);
+    *y = x / (1 + e);
+    tg_scalar s = 1 / (1 + e);
+    tg_scalar du = TG__GELU_K * (1 + 3 * TG__GELU_C * x * x);
+    *derivative = s + 2 * x * s * (e * s) * du;
 }
 
 /* Returns the exact form of GELU at x. */
@@ -139,6 +131,10 @@ static inline tg_scalar tg__gelu_exact_derivative(tg_scalar x) {
 /* Writes y = gelu(x) over n elements, split over the OpenMP threads when n
  * is large. Defined in unary.c. */
 void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx approx);
+
+/* Writes y = gelu(x) over n elements and replaces x by gelu'(x), as the
+ * fused MLP's forward saves it for the backward. Defined in unary.c. */
+void tg__gelu_forward_derivative(tg_scalar *y, tg_scalar *x, size_t n, tg_gelu_approx approx);
 
 /* Writes out = dy * gelu'(x) when replace, else adds it into out, over n
  * elements; out may be dy itself. Defined in unary.c. */

@@ -4,17 +4,20 @@
  * hidden width. x (N, C), W1 (H, C), b1 (H), W2 (C, H), b2 (C), r and y
  * (N, C); b1, b2 and the residual r are optional.
  *
- * Forward:  a = x W1^T + b1             (N, H)   pre-activation, saved
+ * Forward:  a = x W1^T + b1             (N, H)   pre-activation
  *           g = gelu(a)                 (N, H)   saved
+ *           d = gelu'(a)                (N, H)   saved, in a's memory
  *           y = r + g W2^T + b2         (N, C)
  * Backward, with dy the gradient of y:
  *           dr  += dy
  *           dW2 += dy^T g,  db2 += sum_n dy[n]
  *           dg   = dy W2                (N, H)   in scratch memory
- *           da   = dg * gelu'(a)        in place
+ *           da   = dg * d               in place
  *           dW1 += da^T x,  db1 += sum_n da[n]
  *           dx  += da W1
- * gelu_internal.h gives gelu and gelu' in both forms.
+ * gelu_internal.h gives gelu and gelu' in both forms. The forward computes
+ * gelu' with gelu, sharing its exp, so the backward's GELU step is one
+ * multiplication.
  *
  * Why one op: composed of linear, gelu, linear and add, the MLP keeps a, g,
  * g W2^T + b2 and the gradients of all three until the tape's reset, 2 N H +
@@ -41,21 +44,37 @@
 #define PARALLEL_MIN 32768
 
 typedef struct gelu_mlp_saved {
-    tg_scalar *pre;      /* a (N, H) */
-    tg_scalar *hidden;   /* g (N, H) */
+    tg_scalar *derivative;  /* gelu'(a) (N, H) */
+    tg_scalar *hidden;      /* g (N, H) */
     int N, C, H;
     tg_gelu_approx approx;
     int b1_input, b2_input, residual_input;  /* node input indices, or -1 */
 } gelu_mlp_saved;
 
-/* Writes y (N, C), and a and g (N, H). b1, b2 and residual may be NULL. */
+/* Writes y (N, C) and g (N, H), using a (N, H) for the pre-activation. With
+ * save_derivative, a is left holding gelu'(a). b1, b2 and residual may be
+ * NULL. */
 static void gelu_mlp_forward(tg_scalar *y, tg_scalar *a, tg_scalar *g, const tg_scalar *x,
                              const tg_scalar *w1, const tg_scalar *b1, const tg_scalar *w2,
                              const tg_scalar *b2, const tg_scalar *residual, int N, int C, int H,
-                             tg_gelu_approx approx) {
+                             tg_gelu_approx approx, bool save_derivative) {
     tg__linear_forward(a, x, w1, b1, NULL, N, C, H);
-    tg__gelu_forward(g, a, (size_t)N * (size_t)H, approx);
+    size_t n = (size_t)N * (size_t)H;
+    if (save_derivative) {
+        tg__gelu_forward_derivative(g, a, n, approx);
+    } else {
+        tg__gelu_forward(g, a, n, approx);
+    }
     tg__linear_forward(y, g, w2, b2, residual, N, H, C);
+}
+
+/* dg *= derivative over n elements. */
+static void gelu_backward_in_place(tg_scalar *restrict dg, const tg_scalar *restrict derivative,
+                                   size_t n) {
+#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    for (long i = 0; i < (long)n; i++) {
+        dg[i] *= derivative[i];
+    }
 }
 
 /* Runs task 0 (dW2 and db2) or task 1 (dg = dy W2) of the first backward
@@ -81,7 +100,7 @@ static void second_layer_backward_task(int task, tg_scalar *dg, tg_scalar *dw2, 
 static void gelu_mlp_backward_kernel(tg_scalar *dx, tg_scalar *dw1, tg_scalar *db1,
                                      tg_scalar *dw2, tg_scalar *db2, tg_scalar *dg,
                                      const tg_scalar *dy, const tg_scalar *x,
-                                     const tg_scalar *a, const tg_scalar *g,
+                                     const tg_scalar *derivative, const tg_scalar *g,
                                      const tg_scalar *w1, const tg_scalar *w2,
                                      const gelu_mlp_saved *s) {
     int N = s->N;
@@ -96,7 +115,7 @@ static void gelu_mlp_backward_kernel(tg_scalar *dx, tg_scalar *dw1, tg_scalar *d
             second_layer_backward_task(task, dg, dw2, db2, dy, g, w2, N, C, H);
         }
     }
-    tg__gelu_backward(dg, dg, a, (size_t)N * (size_t)H, s->approx, true);
+    gelu_backward_in_place(dg, derivative, (size_t)N * (size_t)H);
     tg__linear_backward(dx, dw1, db1, dg, x, w1, N, C, H);
 }
 
@@ -125,7 +144,7 @@ static void gelu_mlp_backward(tg_node *node) {
     if (dg == NULL) {
         return;
     }
-    gelu_mlp_backward_kernel(dx, dw1, db1, dw2, db2, dg, dy, node->inputs[0]->data, s->pre,
+    gelu_mlp_backward_kernel(dx, dw1, db1, dw2, db2, dg, dy, node->inputs[0]->data, s->derivative,
                              s->hidden, node->inputs[1]->data, node->inputs[2]->data, s);
 }
 
@@ -222,15 +241,15 @@ tg_tensor *tg_gelu_mlp(tg_tape *tape, const tg_tensor *x, const tg_tensor *fc_we
         inputs[n_inputs++] = residual;
     }
 
-    /* Record first: a and g are kept only for a backward. Without one they
-     * live in scratch memory for the forward alone. */
+    /* Record first: g and gelu'(a) are kept only for a backward. Without one,
+     * a and g live in scratch memory for the forward alone. */
     tg_node *node = tg_tape_record(tape, &gelu_mlp_op, y, n_inputs, inputs);
     size_t hidden_size = (size_t)N * (size_t)H;
     if (node != NULL) {
         gelu_mlp_saved *saved = tg_tape_alloc(tape, sizeof *saved);
-        s.pre = tg_tape_alloc(tape, hidden_size * sizeof *s.pre);
+        s.derivative = tg_tape_alloc(tape, hidden_size * sizeof *s.derivative);
         s.hidden = tg_tape_alloc(tape, hidden_size * sizeof *s.hidden);
-        if (saved == NULL || s.pre == NULL || s.hidden == NULL) {
+        if (saved == NULL || s.derivative == NULL || s.hidden == NULL) {
             return NULL;
         }
         *saved = s;
@@ -239,15 +258,15 @@ tg_tensor *tg_gelu_mlp(tg_tape *tape, const tg_tensor *x, const tg_tensor *fc_we
         if (tg_tape_status(tape) != TG_OK) {
             return NULL;
         }
-        s.pre = tg__tape_scratch(tape, 2 * hidden_size * sizeof *s.pre);
-        if (s.pre == NULL) {
+        s.derivative = tg__tape_scratch(tape, 2 * hidden_size * sizeof *s.derivative);
+        if (s.derivative == NULL) {
             return NULL;
         }
-        s.hidden = s.pre + hidden_size;
+        s.hidden = s.derivative + hidden_size;
     }
-    gelu_mlp_forward(y->data, s.pre, s.hidden, x->data, fc_weight->data,
+    gelu_mlp_forward(y->data, s.derivative, s.hidden, x->data, fc_weight->data,
                      fc_bias != NULL ? fc_bias->data : NULL, proj_weight->data,
                      proj_bias != NULL ? proj_bias->data : NULL,
-                     residual != NULL ? residual->data : NULL, N, C, H, approx);
+                     residual != NULL ? residual->data : NULL, N, C, H, approx, node != NULL);
     return y;
 }

@@ -12,7 +12,7 @@
  * proj_bias (C) and residual (..., C) give y (..., C), a tape tensor. The
  * biases and the residual may be NULL. The result equals the composition of
  * tg_linear, tg_gelu, tg_linear and tg_add up to rounding, but keeps less in
- * step memory: the pre-activation and the GELU output (..., H), and no
+ * step memory: the GELU output and its derivative (..., H), and no
  * gradient of hidden width.
  * Returns NULL if an input op failed, or after recording an error on the
  * tape: TG_ERR_SHAPE naming the offending shape, or TG_ERR_INVALID for an

@@ -204,6 +204,24 @@ static void gelu_forward_block(tg_scalar *restrict y, const tg_scalar *restrict 
     }
 }
 
+/* y = gelu(x), then x = gelu'(x). */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void gelu_forward_derivative_block(tg_scalar *restrict y, tg_scalar *restrict x, size_t n,
+                                          tg_gelu_approx approx) {
+    if (approx == TG_GELU_TANH) {
+        for (size_t i = 0; i < n; i++) {
+            tg_scalar derivative;
+            tg__gelu_tanh_pair(x[i], &y[i], &derivative);
+            x[i] = derivative;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            y[i] = tg__gelu_exact(x[i]);
+            x[i] = tg__gelu_exact_derivative(x[i]);
+        }
+    }
+}
+
 /* out = dy * gelu'(x) when replace, else out += dy * gelu'(x). out may be dy
  * itself, so neither carries restrict. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -236,6 +254,16 @@ void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx
         size_t begin = (size_t)k * GELU_BLOCK;
         size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
         gelu_forward_block(y + begin, x + begin, count, approx);
+    }
+}
+
+void tg__gelu_forward_derivative(tg_scalar *y, tg_scalar *x, size_t n, tg_gelu_approx approx) {
+    long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
+#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    for (long k = 0; k < blocks; k++) {
+        size_t begin = (size_t)k * GELU_BLOCK;
+        size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+        gelu_forward_derivative_block(y + begin, x + begin, count, approx);
     }
 }
 
