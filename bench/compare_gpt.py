@@ -9,7 +9,8 @@ median_ms_per_iter, timing the same step (batch sampling, forward, backward,
 clip, AdamW) and leaving out its first 10 iterations. It runs under
 --python, an interpreter with torch. Each round runs, for every thread
 count, our benchmark and then the reference, so both see the same machine
-load. A round's figures for one thread count are one pair. The summary
+load. The reference sets GOMP_SPINCOUNT=1000 for itself unless the
+environment sets it, and by default our benchmark gets the same value. A round's figures for one thread count are one pair. The summary
 gives the median over the rounds of each program's median step time, the
 ratio of those medians, the speed-up from the first to the last thread
 count, and the peak RSS of each process (from wait4).
@@ -37,12 +38,16 @@ def parse_args(argv):
     p.add_argument("--rounds", type=int, default=3, help="runs of each program per thread count")
     p.add_argument("--steps", type=int, default=50,
                    help="timed steps per run (the reference runs 10 more, which it leaves out)")
+    p.add_argument("--spin-count", default="1000",
+                   help="GOMP_SPINCOUNT for tapegrad, the value the reference sets for itself "
+                        "unless the environment has one; 'default' leaves libgomp's own")
     return p.parse_args(argv)
 
 
-def run_with_rusage(cmd):
+def run_with_rusage(cmd, env=None):
     """Runs cmd to completion and returns (last JSON line, peak RSS in bytes)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
     out = proc.stdout.read()
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -78,11 +83,16 @@ def main(argv=None):
         if not os.path.exists(path):
             sys.exit(f"compare_gpt: {what} {path} not found")
 
+    ours_env = dict(os.environ)
+    if args.spin_count != "default":
+        ours_env.setdefault("GOMP_SPINCOUNT", args.spin_count)
+    print(f"tapegrad runs with GOMP_SPINCOUNT={ours_env.get('GOMP_SPINCOUNT', '(libgomp default)')}",
+          flush=True)
     results = {t: {"ours": [], "torch": [], "ours_rss": [], "torch_rss": []}
                for t in thread_counts}
     for r in range(args.rounds):
         for t in thread_counts:
-            ours, ours_rss = run_with_rusage(ours_cmd(args, t))
+            ours, ours_rss = run_with_rusage(ours_cmd(args, t), ours_env)
             ref, ref_rss = run_with_rusage(reference_cmd(args, t))
             res = results[t]
             res["ours"].append(ours["median_ms_per_step"])
