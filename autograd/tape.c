@@ -226,8 +226,14 @@ tg_node *tg_tape_record(tg_tape *tape, const tg_op *op, tg_tensor *output, int n
 /* Sets x[0, n) to zero, in parallel blocks when n is large: the gradients of
  * a step's activations add up to megabytes. */
 static void zero_scalars(tg_scalar *x, size_t n) {
+    if (n <= 4 * ZERO_BLOCK) {
+        /* Not through a region with a false if clause: libgomp allocates a
+         * team from the heap for each such region. */
+        memset(x, 0, n * sizeof *x);
+        return;
+    }
     long blocks = (long)((n + ZERO_BLOCK - 1) / ZERO_BLOCK);
-#pragma omp parallel for schedule(static) if (n > 4 * ZERO_BLOCK)
+#pragma omp parallel for schedule(static)
     for (long k = 0; k < blocks; k++) {
         size_t begin = (size_t)k * ZERO_BLOCK;
         size_t count = n - begin < ZERO_BLOCK ? n - begin : ZERO_BLOCK;
