@@ -63,5 +63,6 @@
 #include "checkpoint/checkpoint.h"
 #include "autograd/ops/layernorm.h"
 #include "autograd/ops/attention.h"
+#include "autograd/ops/gelu_mlp.h"
 
 #endif

@@ -1,8 +1,12 @@
 #include "params.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Gradient elements above which zeroing runs on all OpenMP threads. */
+#define ZERO_GRAD_PARALLEL_MIN 65536
 
 void tg_param_list_init(tg_param_list *list) {
     memset(list, 0, sizeof *list);
@@ -73,8 +77,25 @@ size_t tg_param_list_numel(const tg_param_list *list) {
 }
 
 void tg_param_list_zero_grad(const tg_param_list *list) {
-    for (int i = 0; i < list->count; i++) {
-        tg_tensor_zero_grad(list->items[i].tensor);
+    /* One parallel region: the threads split the concatenation of all
+     * gradients into equal spans. */
+    size_t total = tg_param_list_numel(list);
+#pragma omp parallel if (total > ZERO_GRAD_PARALLEL_MIN)
+    {
+        size_t threads = (size_t)omp_get_num_threads();
+        size_t thread = (size_t)omp_get_thread_num();
+        size_t begin = total * thread / threads;
+        size_t end = total * (thread + 1) / threads;
+        size_t offset = 0;
+        for (int i = 0; i < list->count && offset < end; i++) {
+            tg_tensor *t = list->items[i].tensor;
+            size_t lo = begin > offset ? begin - offset : 0;
+            size_t hi = end - offset < t->size ? end - offset : t->size;
+            offset += t->size;
+            if (t->grad != NULL && lo < hi) {
+                memset(t->grad + lo, 0, (hi - lo) * sizeof *t->grad);
+            }
+        }
     }
 }
 

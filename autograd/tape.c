@@ -7,6 +7,10 @@
 
 #include "arena.h"
 #include "op.h"
+#include "tape_internal.h"
+
+/* Elements per block when zeroing a new gradient buffer. */
+#define ZERO_BLOCK 16384
 
 struct tg_tape {
     tg_arena arena;
@@ -16,6 +20,9 @@ struct tg_tape {
     bool backward_done;
     tg_status status;
     char error[512];
+    void *scratch;              /* arena memory handed out by tg__tape_scratch, or NULL */
+    size_t scratch_bytes;       /* size of scratch */
+    size_t scratch_max_bytes;   /* largest scratch request so far, kept across resets */
 };
 
 tg_tape *tg_tape_new(void) {
@@ -41,6 +48,8 @@ void tg_tape_reset(tg_tape *tape) {
     tg_arena_reset(&tape->arena);
     tape->last_node = NULL;
     tape->node_count = 0;
+    tape->scratch = NULL;
+    tape->scratch_bytes = 0;
     tape->backward_done = false;
     tape->status = TG_OK;
     tape->error[0] = '\0';
@@ -109,6 +118,19 @@ void *tg_tape_alloc(tg_tape *tape, size_t bytes) {
                    bytes);
     }
     return p;
+}
+
+void *tg__tape_scratch(tg_tape *tape, size_t bytes) {
+    if (bytes > tape->scratch_max_bytes) {
+        tape->scratch_max_bytes = bytes;
+    }
+    if (tape->scratch == NULL || tape->scratch_bytes < bytes) {
+        /* Take the largest size any op has asked for, so that from the second
+         * step on one allocation per step serves every request. */
+        tape->scratch = tg_tape_alloc(tape, tape->scratch_max_bytes);
+        tape->scratch_bytes = tape->scratch != NULL ? tape->scratch_max_bytes : 0;
+    }
+    return tape->scratch;
 }
 
 tg_tensor *tg_tape_tensor(tg_tape *tape, int ndim, const int *shape) {
@@ -201,6 +223,24 @@ tg_node *tg_tape_record(tg_tape *tape, const tg_op *op, tg_tensor *output, int n
     return node;
 }
 
+/* Sets x[0, n) to zero, in parallel blocks when n is large: the gradients of
+ * a step's activations add up to megabytes. */
+static void zero_scalars(tg_scalar *x, size_t n) {
+    if (n <= 4 * ZERO_BLOCK) {
+        /* Not through a region with a false if clause: libgomp allocates a
+         * team from the heap for each such region. */
+        memset(x, 0, n * sizeof *x);
+        return;
+    }
+    long blocks = (long)((n + ZERO_BLOCK - 1) / ZERO_BLOCK);
+#pragma omp parallel for schedule(static)
+    for (long k = 0; k < blocks; k++) {
+        size_t begin = (size_t)k * ZERO_BLOCK;
+        size_t count = n - begin < ZERO_BLOCK ? n - begin : ZERO_BLOCK;
+        memset(x + begin, 0, count * sizeof *x);
+    }
+}
+
 /* Returns t's gradient buffer, allocating it zeroed in the arena on first use.
  * A view's gradient is the matching slice of its owner's gradient. */
 static tg_scalar *tensor_grad(tg_tape *tape, tg_tensor *t) {
@@ -215,11 +255,13 @@ static tg_scalar *tensor_grad(tg_tape *tape, tg_tensor *t) {
         t->grad = base_grad + t->view_offset;
         return t->grad;
     }
-    t->grad = tg_arena_calloc(&tape->arena, t->size * sizeof *t->grad);
+    t->grad = tg_arena_alloc(&tape->arena, t->size * sizeof *t->grad);
     if (t->grad == NULL) {
         tg_op_fail(tape, TG_ERR_NOMEM, "backward: out of memory allocating a gradient of %zu "
                    "elements", t->size);
+        return NULL;
     }
+    zero_scalars(t->grad, t->size);
     return t->grad;
 }
 

@@ -5,6 +5,8 @@
 #include "../autograd/op.h"
 #include "../autograd/ops/attention.h"
 #include "../autograd/ops/dropout.h"
+#include "../autograd/ops/elementwise.h"
+#include "../autograd/ops/linear.h"
 
 static tg_status check_sizes(int dim, int n_head, double dropout) {
     if (n_head < 1 || dim < 1 || dim % n_head != 0) {
@@ -77,9 +79,13 @@ static tg_tensor *project_out(tg_tape *tape, const tg_attention_layer *layer, tg
     return y;
 }
 
-tg_tensor *tg_attention_layer_forward(tg_tape *tape, const tg_attention_layer *layer,
-                                      const tg_tensor *x, bool causal,
-                                      const uint8_t *key_padding_mask, const tg_mode *mode) {
+/* Returns residual + the self-attention of x, or the attention alone when
+ * residual is NULL. Without dropout the output projection adds the residual
+ * itself. */
+static tg_tensor *self_attention_forward(tg_tape *tape, const tg_attention_layer *layer,
+                                         const tg_tensor *x, const tg_tensor *residual,
+                                         bool causal, const uint8_t *key_padding_mask,
+                                         const tg_mode *mode) {
     if (layer->cross) {
         return tg_op_fail(tape, TG_ERR_INVALID, "attention layer: this is a cross-attention "
                           "layer; call tg_cross_attention_layer_forward with a context");
@@ -87,7 +93,28 @@ tg_tensor *tg_attention_layer_forward(tg_tape *tape, const tg_attention_layer *l
     tg_attention_options options = {.causal = causal, .key_padding_mask = key_padding_mask};
     tg_tensor *qkv = tg_linear_layer_forward(tape, &layer->c_attn, x);
     tg_tensor *y = tg_self_attention_packed(tape, qkv, layer->n_head, &options);
-    return project_out(tape, layer, y, mode);
+    bool dropout = mode != NULL && mode->training && layer->dropout > 0.0;
+    if (residual != NULL && !dropout) {
+        return tg_linear_residual(tape, y, layer->c_proj.weight, layer->c_proj.bias, residual);
+    }
+    y = project_out(tape, layer, y, mode);
+    return residual != NULL ? tg_add(tape, residual, y) : y;
+}
+
+tg_tensor *tg_attention_layer_forward(tg_tape *tape, const tg_attention_layer *layer,
+                                      const tg_tensor *x, bool causal,
+                                      const uint8_t *key_padding_mask, const tg_mode *mode) {
+    return self_attention_forward(tape, layer, x, NULL, causal, key_padding_mask, mode);
+}
+
+tg_tensor *tg_attention_layer_forward_residual(tg_tape *tape, const tg_attention_layer *layer,
+                                               const tg_tensor *x, const tg_tensor *residual,
+                                               bool causal, const uint8_t *key_padding_mask,
+                                               const tg_mode *mode) {
+    if (!tg_op_inputs_ok(tape, 1, &residual)) {
+        return NULL;
+    }
+    return self_attention_forward(tape, layer, x, residual, causal, key_padding_mask, mode);
 }
 
 tg_tensor *tg_cross_attention_layer_forward(tg_tape *tape, const tg_attention_layer *layer,

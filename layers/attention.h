@@ -52,6 +52,15 @@ tg_tensor *tg_attention_layer_forward(tg_tape *tape, const tg_attention_layer *l
                                       const tg_tensor *x, bool causal,
                                       const uint8_t *key_padding_mask, const tg_mode *mode);
 
+/* Returns residual + the self-attention of x, residual and x (B, T, C).
+ * Without active dropout the output projection adds the residual itself
+ * (tg_linear_residual), which keeps less in step memory than a separate
+ * tg_add. */
+tg_tensor *tg_attention_layer_forward_residual(tg_tape *tape, const tg_attention_layer *layer,
+                                               const tg_tensor *x, const tg_tensor *residual,
+                                               bool causal, const uint8_t *key_padding_mask,
+                                               const tg_mode *mode);
+
 /* Cross-attention: x (B, Tq, C) and context (B, Tk, Ck) give (B, Tq, C).
  * key_padding_mask (B, Tk) or NULL. */
 tg_tensor *tg_cross_attention_layer_forward(tg_tape *tape, const tg_attention_layer *layer,

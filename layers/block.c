@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-#include "../autograd/ops/elementwise.h"
 
 tg_status tg_block_init(tg_block *block, const tg_block_config *config, tg_rng *rng) {
     memset(block, 0, sizeof *block);
@@ -27,13 +26,12 @@ tg_status tg_block_init(tg_block *block, const tg_block_config *config, tg_rng *
 
 tg_tensor *tg_block_forward(tg_tape *tape, const tg_block *block, const tg_tensor *x,
                             bool causal, const uint8_t *key_padding_mask, const tg_mode *mode) {
+    /* Each branch adds its input back inside its last op. */
     tg_tensor *h = tg_layernorm_layer_forward(tape, &block->ln_1, x);
-    h = tg_attention_layer_forward(tape, &block->attn, h, causal, key_padding_mask, mode);
-    tg_tensor *residual = tg_add(tape, x, h);
-
+    tg_tensor *residual = tg_attention_layer_forward_residual(tape, &block->attn, h, x, causal,
+                                                             key_padding_mask, mode);
     h = tg_layernorm_layer_forward(tape, &block->ln_2, residual);
-    h = tg_mlp_forward(tape, &block->mlp, h, mode);
-    return tg_add(tape, residual, h);
+    return tg_mlp_forward_residual(tape, &block->mlp, h, residual, mode);
 }
 
 tg_status tg_block_params(const tg_block *block, const char *prefix, tg_param_list *list) {

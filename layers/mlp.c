@@ -2,7 +2,10 @@
 
 #include <string.h>
 
+#include "../autograd/op.h"
 #include "../autograd/ops/dropout.h"
+#include "../autograd/ops/elementwise.h"
+#include "../autograd/ops/gelu_mlp.h"
 
 tg_status tg_mlp_init(tg_mlp *mlp, int dim, int hidden, bool bias, tg_gelu_approx gelu,
                       double dropout, tg_rng *rng, double init_std, double proj_init_std) {
@@ -24,15 +27,32 @@ tg_status tg_mlp_init(tg_mlp *mlp, int dim, int hidden, bool bias, tg_gelu_appro
     return TG_OK;
 }
 
+/* Returns residual + mlp(x), or mlp(x) when residual is NULL. Without
+ * dropout the fused op adds the residual itself. */
+static tg_tensor *mlp_forward(tg_tape *tape, const tg_mlp *mlp, const tg_tensor *x,
+                              const tg_tensor *residual, const tg_mode *mode) {
+    bool dropout = mode != NULL && mode->training && mlp->dropout > 0.0;
+    if (!dropout) {
+        return tg_gelu_mlp(tape, x, mlp->c_fc.weight, mlp->c_fc.bias, mlp->c_proj.weight,
+                           mlp->c_proj.bias, residual, mlp->gelu);
+    }
+    tg_tensor *h = tg_gelu_mlp(tape, x, mlp->c_fc.weight, mlp->c_fc.bias, mlp->c_proj.weight,
+                               mlp->c_proj.bias, NULL, mlp->gelu);
+    h = tg_dropout(tape, h, mlp->dropout, mode->rng, true);
+    return residual != NULL ? tg_add(tape, residual, h) : h;
+}
+
 tg_tensor *tg_mlp_forward(tg_tape *tape, const tg_mlp *mlp, const tg_tensor *x,
                           const tg_mode *mode) {
-    tg_tensor *h = tg_linear_layer_forward(tape, &mlp->c_fc, x);
-    h = tg_gelu(tape, h, mlp->gelu);
-    h = tg_linear_layer_forward(tape, &mlp->c_proj, h);
-    if (mode != NULL && mode->training && mlp->dropout > 0.0) {
-        h = tg_dropout(tape, h, mlp->dropout, mode->rng, true);
+    return mlp_forward(tape, mlp, x, NULL, mode);
+}
+
+tg_tensor *tg_mlp_forward_residual(tg_tape *tape, const tg_mlp *mlp, const tg_tensor *x,
+                                   const tg_tensor *residual, const tg_mode *mode) {
+    if (!tg_op_inputs_ok(tape, 1, &residual)) {
+        return NULL;
     }
-    return h;
+    return mlp_forward(tape, mlp, x, residual, mode);
 }
 
 tg_status tg_mlp_params(const tg_mlp *mlp, const char *prefix, tg_param_list *list) {

@@ -26,6 +26,12 @@ tg_status tg_mlp_init(tg_mlp *mlp, int dim, int hidden, bool bias, tg_gelu_appro
 tg_tensor *tg_mlp_forward(tg_tape *tape, const tg_mlp *mlp, const tg_tensor *x,
                           const tg_mode *mode);
 
+/* Returns residual + the MLP of x, residual and x (..., C). Without active
+ * dropout the sum is formed inside the fused MLP op (see gelu_mlp.h), which
+ * keeps less in step memory than a separate tg_add. */
+tg_tensor *tg_mlp_forward_residual(tg_tape *tape, const tg_mlp *mlp, const tg_tensor *x,
+                                   const tg_tensor *residual, const tg_mode *mode);
+
 tg_status tg_mlp_params(const tg_mlp *mlp, const char *prefix, tg_param_list *list);
 
 void tg_mlp_free(tg_mlp *mlp);

@@ -164,8 +164,10 @@ static step_figures trainer_step(trainer *t, int step, int B) {
     return figures;
 }
 
-/* Trains 8 steps and checks that steps 3 to 8 leave both measures as step
- * 2 left them. */
+/* Trains 8 steps and checks that steps 4 to 8 leave both measures as step
+ * 3 left them. The tape's reusable scratch buffer takes the largest size
+ * requested in earlier steps, so its place in the arena, and with it the
+ * arena's peak, settles only in step 3. */
 static void expect_steady_state(const gpt_config *config, bool sgd) {
     omp_set_num_threads(2);
     trainer t;
@@ -176,17 +178,18 @@ static void expect_steady_state(const gpt_config *config, bool sgd) {
     cr_assert_gt(first.stats.arena_peak_bytes, (size_t)1 << 20, "a step uses only %zu arena "
                  "bytes, within the first chunk; make the model larger",
                  first.stats.arena_peak_bytes);
-    step_figures warm = trainer_step(&t, 2, BATCH);
-    for (int step = 3; step <= 8; step++) {
+    trainer_step(&t, 2, BATCH);
+    step_figures warm = trainer_step(&t, 3, BATCH);
+    for (int step = 4; step <= 8; step++) {
         step_figures now = trainer_step(&t, step, BATCH);
         cr_expect_eq(now.stats.heap_allocations, warm.stats.heap_allocations,
-                     "step %d: arena chunk allocations went from %ld after step 2 to %ld", step,
+                     "step %d: arena chunk allocations went from %ld after step 3 to %ld", step,
                      warm.stats.heap_allocations, now.stats.heap_allocations);
         cr_expect_eq(now.stats.arena_peak_bytes, warm.stats.arena_peak_bytes,
-                     "step %d: arena peak went from %zu bytes after step 2 to %zu", step,
+                     "step %d: arena peak went from %zu bytes after step 3 to %zu", step,
                      warm.stats.arena_peak_bytes, now.stats.arena_peak_bytes);
         cr_expect_eq(now.stats.arena_capacity_bytes, warm.stats.arena_capacity_bytes,
-                     "step %d: arena capacity went from %zu bytes after step 2 to %zu", step,
+                     "step %d: arena capacity went from %zu bytes after step 3 to %zu", step,
                      warm.stats.arena_capacity_bytes, now.stats.arena_capacity_bytes);
         cr_expect_eq(now.allocation_calls, 0, "step %d called the allocator %ld times", step,
                      now.allocation_calls);

@@ -83,6 +83,38 @@ static void broadcast_offsets(const broadcast *bc, size_t index, size_t *ia, siz
     *ib = ob;
 }
 
+/* y = f(a, b) over n elements when neither input is broadcast. One loop per
+ * kind, so that each vectorises. */
+static void binary_forward_same_shape(binary_kind kind, tg_scalar *y, const tg_scalar *a,
+                                      const tg_scalar *b, size_t n) {
+    switch (kind) {
+    case BINARY_ADD:
+#pragma omp parallel for schedule(static) if (n > 32768)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = a[i] + b[i];
+        }
+        return;
+    case BINARY_SUB:
+#pragma omp parallel for schedule(static) if (n > 32768)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = a[i] - b[i];
+        }
+        return;
+    case BINARY_MUL:
+#pragma omp parallel for schedule(static) if (n > 32768)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = a[i] * b[i];
+        }
+        return;
+    case BINARY_DIV:
+#pragma omp parallel for schedule(static) if (n > 32768)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = a[i] / b[i];
+        }
+        return;
+    }
+}
+
 static void binary_forward(binary_kind kind, tg_scalar *y, const tg_scalar *a, const tg_scalar *b,
                            const broadcast *bc) {
     /* One row is the innermost output dimension; rows are independent. */
@@ -127,10 +159,45 @@ static void binary_partials(binary_kind kind, tg_scalar a, tg_scalar b, tg_scala
     }
 }
 
+/* Adds dy * df/dx into gx (n) for one input x (which = 0 for a, 1 for b)
+ * when neither input is broadcast, so that a, b, dy and gx share one index.
+ * The partials of add and sub are +1 or -1, so those loops skip the
+ * multiplication, which changes no bit, and read neither a nor b. */
+static void binary_backward_same_shape(binary_kind kind, int which, tg_scalar *gx,
+                                       const tg_scalar *dy, const tg_scalar *a,
+                                       const tg_scalar *b, size_t n) {
+    if (kind == BINARY_ADD || (kind == BINARY_SUB && which == 0)) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+        for (long i = 0; i < (long)n; i++) {
+            gx[i] += dy[i];
+        }
+        return;
+    }
+    if (kind == BINARY_SUB) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+        for (long i = 0; i < (long)n; i++) {
+            gx[i] -= dy[i];
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (n > 32768)
+    for (long i = 0; i < (long)n; i++) {
+        tg_scalar dfa;
+        tg_scalar dfb;
+        binary_partials(kind, a[i], b[i], &dfa, &dfb);
+        gx[i] += dy[i] * (which == 0 ? dfa : dfb);
+    }
+}
+
 /* Adds dy * df/dx into gx for one input x (which = 0 for a, 1 for b). */
 static void binary_backward_input(binary_kind kind, int which, tg_scalar *gx, const tg_scalar *dy,
                                   const tg_scalar *a, const tg_scalar *b, const broadcast *bc,
                                   bool x_full_size) {
+    if (x_full_size && (kind == BINARY_ADD || kind == BINARY_SUB)) {
+        /* The partial is +1 or -1 and reads neither input. */
+        binary_backward_same_shape(kind, which, gx, dy, a, b, bc->size);
+        return;
+    }
     if (x_full_size) {
 #pragma omp parallel for schedule(static) if (bc->size > 32768)
         for (long i = 0; i < (long)bc->size; i++) {
@@ -179,6 +246,15 @@ static void binary_backward(tg_node *node) {
     const tg_scalar *dy = node->output->grad;
     tg_scalar *ga = tg_node_input_grad(node, 0);
     tg_scalar *gb = tg_node_input_grad(node, 1);
+    if (a->size == bc->size && b->size == bc->size) {
+        if (ga != NULL) {
+            binary_backward_same_shape(kind, 0, ga, dy, a->data, b->data, bc->size);
+        }
+        if (gb != NULL) {
+            binary_backward_same_shape(kind, 1, gb, dy, a->data, b->data, bc->size);
+        }
+        return;
+    }
     if (ga != NULL) {
         binary_backward_input(kind, 0, ga, dy, a->data, b->data, bc, a->size == bc->size);
     }
@@ -216,7 +292,11 @@ static tg_tensor *binary(tg_tape *tape, const tg_op *op, binary_kind kind, const
     if (y == NULL) {
         return NULL;
     }
-    binary_forward(kind, y->data, a->data, b->data, &bc);
+    if (a->size == bc.size && b->size == bc.size) {
+        binary_forward_same_shape(kind, y->data, a->data, b->data, bc.size);
+    } else {
+        binary_forward(kind, y->data, a->data, b->data, &bc);
+    }
 
     tg_node *node = tg_tape_record(tape, op, y, 2, inputs);
     if (node != NULL) {

@@ -12,13 +12,10 @@
  *   sigmoid:   f' = y (1 - y)
  *   relu:      f' = 1 if x > 0, else 0
  *   silu:      y = x s with s = sigmoid(x);  f' = s (1 + x (1 - s))
- *   gelu tanh: y = 0.5 x (1 + t) with t = tanh(k (x + c x^3)), k = sqrt(2/pi),
- *              c = 0.044715;  f' = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)
- *   gelu exact: y = x Phi(x) with Phi(x) = 0.5 (1 + erf(x / sqrt(2)));
- *              f' = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
- *              Phi is evaluated as 0.5 erfc(-x / sqrt(2)), which equals the
- *              erf form but keeps its relative accuracy for negative x, where
- *              1 + erf cancels.
+ *   gelu tanh: y = 0.5 x (1 + tanh(k (x + c x^3))), k = sqrt(2/pi),
+ *              c = 0.044715, evaluated as x sigmoid(2 k (x + c x^3))
+ *   gelu exact: y = x Phi(x) with Phi(x) = 0.5 (1 + erf(x / sqrt(2)))
+ *   gelu_internal.h derives both derivatives and describes their evaluation.
  * The forward saves nothing: the backward reads x, or the output y for exp,
  * sqrt, tanh and sigmoid, both of which live until the tape's reset. silu and
  * gelu recompute their sigmoid or tanh from x instead of storing it.
@@ -31,18 +28,10 @@
 #include <tgmath.h>
 
 #include "../op.h"
+#include "gelu_internal.h"
 
 /* Element count above which kernels start OpenMP threads. */
 #define PARALLEL_MIN 32768
-
-/* sqrt(2 / pi), the GELU tanh form's scale. */
-#define GELU_K ((tg_scalar)0.7978845608028654)
-/* The cubic coefficient of the GELU tanh form. */
-#define GELU_C ((tg_scalar)0.044715)
-/* 1 / sqrt(2). */
-#define INV_SQRT2 ((tg_scalar)0.7071067811865476)
-/* 1 / sqrt(2 pi), the peak of the standard normal density. */
-#define INV_SQRT_2PI ((tg_scalar)0.3989422804014327)
 
 typedef void (*unary_forward_fn)(tg_scalar *y, const tg_scalar *x, size_t n);
 /* Adds dy * f'(x) into dx, reading x and the forward's output y. */
@@ -193,53 +182,120 @@ static void silu_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x
     }
 }
 
-/* ---- gelu, tanh form ----------------------------------------------------- */
+/* ---- gelu, tanh and exact forms (gelu_internal.h) ------------------------- */
+
+/* Elements per block of the GELU loops below: each block is one call of a
+ * kernel compiled for AVX-512, AVX2 and the baseline, of which the CPU picks
+ * one at load time. Without FMA contraction (ISO C mode) all three do the
+ * same operations in the same order, so they give the same bits. */
+#define GELU_BLOCK 4096
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void gelu_forward_block(tg_scalar *restrict y, const tg_scalar *restrict x, size_t n,
+                               tg_gelu_approx approx) {
+    if (approx == TG_GELU_TANH) {
+        for (size_t i = 0; i < n; i++) {
+            y[i] = tg__gelu_tanh(x[i]);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            y[i] = tg__gelu_exact(x[i]);
+        }
+    }
+}
+
+/* y = gelu(x), then x = gelu'(x). */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void gelu_forward_derivative_block(tg_scalar *restrict y, tg_scalar *restrict x, size_t n,
+                                          tg_gelu_approx approx) {
+    if (approx == TG_GELU_TANH) {
+        for (size_t i = 0; i < n; i++) {
+            tg_scalar derivative;
+            tg__gelu_tanh_pair(x[i], &y[i], &derivative);
+            x[i] = derivative;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            y[i] = tg__gelu_exact(x[i]);
+            x[i] = tg__gelu_exact_derivative(x[i]);
+        }
+    }
+}
+
+/* out = dy * gelu'(x) when replace, else out += dy * gelu'(x). out may be dy
+ * itself, so neither carries restrict. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void gelu_backward_block(tg_scalar *out, const tg_scalar *dy,
+                                const tg_scalar *restrict x, size_t n, tg_gelu_approx approx,
+                                bool replace) {
+    if (approx == TG_GELU_TANH && replace) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] = dy[i] * tg__gelu_tanh_derivative(x[i]);
+        }
+    } else if (approx == TG_GELU_TANH) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] += dy[i] * tg__gelu_tanh_derivative(x[i]);
+        }
+    } else if (replace) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] = dy[i] * tg__gelu_exact_derivative(x[i]);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            out[i] += dy[i] * tg__gelu_exact_derivative(x[i]);
+        }
+    }
+}
+
+void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx approx) {
+    long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
+#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    for (long k = 0; k < blocks; k++) {
+        size_t begin = (size_t)k * GELU_BLOCK;
+        size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+        gelu_forward_block(y + begin, x + begin, count, approx);
+    }
+}
+
+void tg__gelu_forward_derivative(tg_scalar *y, tg_scalar *x, size_t n, tg_gelu_approx approx) {
+    long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
+#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    for (long k = 0; k < blocks; k++) {
+        size_t begin = (size_t)k * GELU_BLOCK;
+        size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+        gelu_forward_derivative_block(y + begin, x + begin, count, approx);
+    }
+}
+
+void tg__gelu_backward(tg_scalar *out, const tg_scalar *dy, const tg_scalar *x, size_t n,
+                       tg_gelu_approx approx, bool replace) {
+    long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
+#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    for (long k = 0; k < blocks; k++) {
+        size_t begin = (size_t)k * GELU_BLOCK;
+        size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+        gelu_backward_block(out + begin, dy + begin, x + begin, count, approx, replace);
+    }
+}
 
 static void gelu_tanh_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-    const tg_scalar half = (tg_scalar)0.5;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        tg_scalar v = x[i];
-        tg_scalar t = tanh(GELU_K * (v + GELU_C * v * v * v));
-        y[i] = half * v * (1 + t);
-    }
+    tg__gelu_forward(y, x, n, TG_GELU_TANH);
 }
 
 static void gelu_tanh_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                                const tg_scalar *y, size_t n) {
     (void)y;
-    const tg_scalar half = (tg_scalar)0.5;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        tg_scalar v = x[i];
-        tg_scalar v2 = v * v;
-        tg_scalar t = tanh(GELU_K * (v + GELU_C * v2 * v));
-        tg_scalar du = GELU_K * (1 + 3 * GELU_C * v2);
-        dx[i] += dy[i] * (half * (1 + t) + half * v * (1 - t * t) * du);
-    }
+    tg__gelu_backward(dx, dy, x, n, TG_GELU_TANH, false);
 }
 
-/* ---- gelu, exact form ---------------------------------------------------- */
-
 static void gelu_exact_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-    const tg_scalar half = (tg_scalar)0.5;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = half * x[i] * erfc(-x[i] * INV_SQRT2);
-    }
+    tg__gelu_forward(y, x, n, TG_GELU_EXACT);
 }
 
 static void gelu_exact_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                                 const tg_scalar *y, size_t n) {
     (void)y;
-    const tg_scalar half = (tg_scalar)0.5;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        tg_scalar v = x[i];
-        tg_scalar cdf = half * erfc(-v * INV_SQRT2);
-        tg_scalar pdf = INV_SQRT_2PI * exp(-half * v * v);
-        dx[i] += dy[i] * (cdf + v * pdf);
-    }
+    tg__gelu_backward(dx, dy, x, n, TG_GELU_EXACT, false);
 }
 
 /* ---- node glue and constructors ------------------------------------------ */
