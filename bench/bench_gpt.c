@@ -83,7 +83,7 @@ static void fill_settings(charlm_settings *s, const bench_options *o) {
     s->val_fraction = 0.1;
     s->seed = o->seed;
     s->threads = o->threads;
-    s->data = o->data;
+    charlm_settings_set_data(s, o->data);
 }
 
 /* Loads the corpus and builds the model, optimizer and samplers. Prints the
