@@ -25,12 +25,11 @@
 /* Returns the sum of squares of x[begin, end) in double. Lane j sums the
  * elements at j, j + LANES, j + 2 LANES and so on in order, so the compiler
  * can keep the lanes in vector registers without reordering any sum. */
-/* Kept out of line because GCC 12 stops vectorising the lanes once this is
- * inlined into the loop over chunks. Compiled for AVX-512, AVX2 and the
- * baseline; every clone adds the same lanes in the same order. */
-static double chunk_sum_squares(const tg_scalar *x, size_t begin, size_t end)
-    __attribute__((noinline, target_clones("avx512f", "avx2", "default")));
-
+/* Compiled for AVX-512, AVX2 and the baseline; every clone adds the same
+ * lanes in the same order. The clones are called through a resolver, so the
+ * function also stays out of line, which matters because GCC 12 stops
+ * vectorising the lanes once this is inlined into the loop over chunks. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static double chunk_sum_squares(const tg_scalar *x, size_t begin, size_t end) {
     enum { LANES = 8 };
     double acc[LANES] = {0};
