@@ -9,8 +9,8 @@ benchmark into the parts of a training step, e.g.
 Each sample goes to the first category that matches a function on its call
 stack, walking from the sampled function towards main. So a memset under a
 gradient allocation counts as gradient zeroing, and an sgemm kernel counts
-for the op that called it. Only samples taken during training steps count
-(under train_step, or on an OpenMP or OpenBLAS worker thread); the sgemm
+for the op that called it. Only samples taken during training steps count,
+under train_step or on an OpenMP or OpenBLAS worker thread, so the sgemm
 rate measurement and start-up are left out. Prints one line per category
 with its share of those samples, on all threads together.
 """

@@ -51,8 +51,8 @@ static inline tg_scalar adam_element(const adam_step *k, bool amsgrad, tg_scalar
 
 /* Updates elements [begin, end) of p, m and v from g in place, and of v_max
  * with amsgrad. The arrays are distinct tensors, so none aliases another,
- * and restrict lets the loop vectorise. Compiled for AVX-512, AVX2 and the
- * baseline, of which the CPU picks one at load time; without FMA
+ * and restrict lets the loop vectorise. It is compiled for AVX-512, AVX2
+ * and the baseline, and the CPU picks one at load time. Without FMA
  * contraction (ISO C mode) all three give the same bits. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void adam_range(tg_scalar *restrict p, tg_scalar *restrict m, tg_scalar *restrict v,

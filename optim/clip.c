@@ -54,10 +54,10 @@ static double chunk_sum_squares(const tg_scalar *x, size_t begin, size_t end) {
     return total + tail;
 }
 
-/* Sums the squares of every gradient: each gradient is cut into chunks of
- * CHUNK elements, all chunks of all parameters are summed in parallel,
- * BATCH at a time, and the chunk sums are then added in order, chunk by
- * chunk into a sum per parameter and parameter by parameter into the total.
+/* Sums the squares of every gradient. Each gradient is cut into chunks of
+ * CHUNK elements, and all chunks of all parameters are summed in parallel,
+ * BATCH at a time. The chunk sums are then added in order: chunk by chunk
+ * into a sum per parameter, and parameter by parameter into the total.
  * Sets *first_bad to the first parameter whose sum is not finite, or -1. */
 static double sum_squares_all(const tg_param_list *params, int *first_bad) {
     double total = 0;

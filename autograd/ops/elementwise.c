@@ -189,6 +189,54 @@ static void binary_backward_same_shape(binary_kind kind, int which, tg_scalar *g
     }
 }
 
+/* Returns true if the input with these strides repeats one contiguous block
+ * along the leading output dimensions (a (T, C) input added to (B, T, C),
+ * say): strides 0 on dimensions [0, k) and the output's own contiguous
+ * strides on [k, ndim). Sets the repeat count and the block size. */
+static bool repeated_suffix(const broadcast *bc, const size_t *stride, size_t *repeats,
+                            size_t *block) {
+    size_t contiguous = 1;
+    int d = bc->ndim - 1;
+    for (; d >= 0 && stride[d] == contiguous; d--) {
+        contiguous *= (size_t)bc->shape[d];
+    }
+    for (int lead = d; lead >= 0; lead--) {
+        if (stride[lead] != 0) {
+            return false;
+        }
+    }
+    *block = contiguous;
+    *repeats = bc->size / contiguous;
+    return true;
+}
+
+/* Adds (or subtracts, with negate) the sum of the repeats blocks of dy, each
+ * `block` elements, into gx (block). Each element sums its repeats in
+ * order, as the odometer walk below does, so the bits are the same; the
+ * elements are split over the threads. */
+static void sum_repeats(tg_scalar *gx, const tg_scalar *dy, size_t repeats, size_t block,
+                        bool negate) {
+    enum { COLUMNS = 256 };
+    long column_blocks = (long)((block + COLUMNS - 1) / COLUMNS);
+#pragma omp parallel for schedule(static) if (repeats * block > 32768 && column_blocks > 1)
+    for (long c = 0; c < column_blocks; c++) {
+        size_t begin = (size_t)c * COLUMNS;
+        size_t end = begin + COLUMNS < block ? begin + COLUMNS : block;
+        for (size_t r = 0; r < repeats; r++) {
+            const tg_scalar *dy_r = dy + r * block;
+            if (negate) {
+                for (size_t j = begin; j < end; j++) {
+                    gx[j] -= dy_r[j];
+                }
+            } else {
+                for (size_t j = begin; j < end; j++) {
+                    gx[j] += dy_r[j];
+                }
+            }
+        }
+    }
+}
+
 /* Adds dy * df/dx into gx for one input x (which = 0 for a, 1 for b). */
 static void binary_backward_input(binary_kind kind, int which, tg_scalar *gx, const tg_scalar *dy,
                                   const tg_scalar *a, const tg_scalar *b, const broadcast *bc,
@@ -209,6 +257,13 @@ static void binary_backward_input(binary_kind kind, int which, tg_scalar *gx, co
             binary_partials(kind, a[ia], b[ib], &dfa, &dfb);
             gx[i] += dy[i] * (which == 0 ? dfa : dfb);
         }
+        return;
+    }
+    size_t repeats;
+    size_t x_size;
+    if ((kind == BINARY_ADD || kind == BINARY_SUB) &&
+        repeated_suffix(bc, which == 0 ? bc->a_stride : bc->b_stride, &repeats, &x_size)) {
+        sum_repeats(gx, dy, repeats, x_size, kind == BINARY_SUB && which == 1);
         return;
     }
     /* A repeated input: walk the output in order with an odometer of indices. */

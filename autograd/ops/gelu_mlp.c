@@ -1,8 +1,8 @@
 /* Transformer MLP as one op: y = r + gelu(x W1^T + b1) W2^T + b2.
  *
  * Letters: N rows (the leading dimensions of x folded), C model width, H
- * hidden width. x (N, C), W1 (H, C), b1 (H), W2 (C, H), b2 (C), r and y
- * (N, C); b1, b2 and the residual r are optional.
+ * hidden width. Shapes: x (N, C), W1 (H, C), b1 (H), W2 (C, H), b2 (C), r
+ * and y (N, C). The biases b1 and b2 and the residual r are optional.
  *
  * Forward:  a = x W1^T + b1             (N, H)   pre-activation
  *           g = gelu(a)                 (N, H)   saved
@@ -20,9 +20,9 @@
  * multiplication.
  *
  * Why one op: composed of linear, gelu, linear and add, the MLP keeps a, g,
- * g W2^T + b2 and the gradients of all three until the tape's reset, 2 N H +
- * 2 N C more floats than here, where the only gradient of hidden width is one
- * scratch buffer that every layer's backward reuses. The two products of
+ * g W2^T + b2 and the gradients of all three until the tape's reset. That
+ * is 2 N H + 2 N C more floats than here, where the only gradient of hidden
+ * width is one scratch buffer that every layer's backward reuses. The two products of
  * each backward phase are independent and of equal cost, so with two or
  * more threads each runs as one gemm on its own thread. Each product is the
  * same gemm call for any thread count and the elementwise steps split only

@@ -60,7 +60,7 @@ void tg__linear_forward(tg_scalar *y, const tg_scalar *x, const tg_scalar *w, co
                         const tg_scalar *residual, int N, int IN, int OUT) {
     /* Large products run as two gemms on the two halves of the rows, on two
      * threads when there are two. The halves depend on the shape alone, so
-     * every thread count makes the same gemm calls and gets the same bits;
+     * every thread count makes the same gemm calls and gets the same bits.
      * OpenBLAS's own threading of one gemm measured 20 % slower for the
      * (768, 128) x (128, 384) products of the charlm benchmark. */
     bool halves = N >= 2 * FORWARD_MIN_ROWS &&
