@@ -31,13 +31,13 @@ static double weighted_output(tg_gradcheck_fn fn, tg_tape *tape, tg_tensor *cons
     if (out == NULL || tg_tape_status(tape) != TG_OK) {
         *status = tg_set_error(tg_tape_status(tape) != TG_OK ? tg_tape_status(tape) : TG_ERR_INVALID,
                                "gradcheck: the function failed: %s", tg_tape_error(tape));
-        return NAN;
+        return (double)NAN;
     }
     if (out->size != out_size) {
         *status = tg_set_error(TG_ERR_INVALID, "gradcheck: the function returned %zu elements on "
                                "one call and %zu on another; it must be deterministic",
                                out_size, out->size);
-        return NAN;
+        return (double)NAN;
     }
     double sum = 0.0;
     for (size_t i = 0; i < out_size; i++) {

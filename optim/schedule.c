@@ -54,7 +54,7 @@ tg_status tg_lr_schedule_validate(const tg_lr_schedule *schedule) {
 
 double tg_lr_at(const tg_lr_schedule *s, long step) {
     if (step < 0 || check_schedule(s, false) != TG_OK) {
-        return NAN;
+        return (double)NAN;
     }
     long warmup = s->warmup_steps;
     if (step < warmup) {
@@ -75,5 +75,5 @@ double tg_lr_at(const tg_lr_schedule *s, long step) {
         return s->lr * pow(s->gamma, (double)periods);
     }
     }
-    return NAN;
+    return (double)NAN;
 }
