@@ -23,7 +23,8 @@
  * temporary file "<path>.tmp.<pid>.<n>" in the same directory, which commit
  * syncs to disk and renames over `path`. After a crash or a kill at any
  * moment, `path` holds either the previous checkpoint or the new one. A killed
- * save can leave its temporary file behind; such files are safe to delete.
+ * save can leave its temporary file behind. tg_checkpoint_rotate deletes it
+ * once its process is gone, and it is safe to delete by hand.
  *
  * Errors: every function returns a tg_status (or NULL) and sets
  * tg_last_error() to a message naming the file, the group or dataset and the
@@ -215,9 +216,11 @@ tg_status tg_checkpoint_find_latest(const char *dir, const char *prefix, char *p
                                     size_t path_size, int64_t *step);
 
 /* Deletes the step checkpoints of `prefix` in `dir` except the keep_last
- * ones with the highest steps. Leaves every other file alone: the best
- * checkpoint, other prefixes, temporary files. keep_last must be at least 1.
- * Stores the number of deleted files in *removed if removed is not NULL. */
+ * ones with the highest steps, and the temporary files of `prefix` whose
+ * writing process no longer exists (left by a save that was killed). Leaves
+ * every other file alone: the best checkpoint, other prefixes, temporary
+ * files of live processes. keep_last must be at least 1. Stores the number of
+ * deleted step checkpoints in *removed if removed is not NULL. */
 tg_status tg_checkpoint_rotate(const char *dir, const char *prefix, int keep_last,
                                int *removed);
 

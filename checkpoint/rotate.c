@@ -1,6 +1,7 @@
 /* Checkpoint file names in a run directory, and rotation of step
  * checkpoints: "<prefix>-<step>.h5" with the step zero-padded to 8 digits,
- * and "<prefix>-best.h5", which rotation never deletes.
+ * and "<prefix>-best.h5", which rotation never deletes. Rotation also
+ * deletes the temporary files that killed saves left behind.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -8,10 +9,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 /* Maximum number of step digits in a file name, because 18 digits always
@@ -76,6 +79,68 @@ static int64_t parse_step_name(const char *file_name, const char *prefix) {
         step = step * 10 + (digits[i] - '0');
     }
     return step;
+}
+
+/* Returns the process id in a temporary file name of `prefix` written by
+ * the checkpoint writer, "<prefix>-<anything>.h5.tmp.<pid>.<n>", or -1. */
+static long parse_temp_pid(const char *file_name, const char *prefix) {
+    size_t prefix_len = strlen(prefix);
+    if (strncmp(file_name, prefix, prefix_len) != 0 || file_name[prefix_len] != '-') {
+        return -1;
+    }
+    const char *marker = strstr(file_name + prefix_len, ".h5.tmp.");
+    if (marker == NULL) {
+        return -1;
+    }
+    const char *pid_digits = marker + strlen(".h5.tmp.");
+    size_t pid_len = strspn(pid_digits, "0123456789");
+    if (pid_len == 0 || pid_len > 9 || pid_digits[pid_len] != '.') {
+        return -1;
+    }
+    const char *counter_digits = pid_digits + pid_len + 1;
+    size_t counter_len = strspn(counter_digits, "0123456789");
+    if (counter_len == 0 || counter_digits[counter_len] != '\0') {
+        return -1;
+    }
+    return strtol(pid_digits, NULL, 10);
+}
+
+/* Returns true if no process with this id exists. A process that exists but
+ * belongs to another user (EPERM) counts as alive. */
+static bool process_is_gone(long pid) {
+    return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Deletes the temporary files of `prefix` in `dir` whose writing process no
+ * longer exists. A file of a live process may be a save in progress, so it
+ * stays. */
+static tg_status remove_stale_temps(const char *dir, const char *prefix) {
+    DIR *handle = opendir(dir);
+    if (handle == NULL) {
+        return tg_set_error(TG_ERR_IO, "tg_checkpoint_rotate: cannot read directory '%s': %s",
+                            dir, strerror(errno));
+    }
+    tg_status status = TG_OK;
+    struct dirent *entry;
+    while (status == TG_OK && (entry = readdir(handle)) != NULL) {
+        if (!process_is_gone(parse_temp_pid(entry->d_name, prefix))) {
+            continue;
+        }
+        size_t size = strlen(dir) + strlen(entry->d_name) + 2;
+        char *path = malloc(size);
+        if (path == NULL) {
+            status = tg_set_error(TG_ERR_NOMEM, "tg_checkpoint_rotate: out of memory");
+            break;
+        }
+        snprintf(path, size, "%s/%s", dir, entry->d_name);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            status = tg_set_error(TG_ERR_IO, "tg_checkpoint_rotate: cannot delete the temporary "
+                                  "file '%s' of a stopped save: %s", path, strerror(errno));
+        }
+        free(path);
+    }
+    closedir(handle);
+    return status;
 }
 
 typedef struct step_file {
@@ -217,5 +282,8 @@ tg_status tg_checkpoint_rotate(const char *dir, const char *prefix, int keep_las
         free(path);
     }
     step_file_list_free(&list);
+    if (status == TG_OK) {
+        status = remove_stale_temps(dir, prefix);
+    }
     return status;
 }

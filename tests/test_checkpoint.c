@@ -1308,7 +1308,7 @@ Test(checkpoint, rotate_keeps_last_and_best) {
         "ckpt-1000.h5",     /* unpadded: step 1000, the newest */
         "ckpt-best.h5",     /* the best checkpoint */
         "ema-00000050.h5",  /* another prefix */
-        "ckpt-00000500.h5.tmp.123.0", /* a killed save */
+        "ckpt-00000500.h5.tmp.1.0", /* a save by process 1, which is always alive */
         "ckpt-00000050.h5.bak", "ckpt-x.h5", "ckpt-.h5", "notes.txt",
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -1321,7 +1321,7 @@ Test(checkpoint, rotate_keeps_last_and_best) {
     char names[1024];
     cr_assert_str_eq(list_dir(names, sizeof names, test_dir),
                      "ckpt-.h5 ckpt-00000050.h5.bak ckpt-00000300.h5 ckpt-00000400.h5 "
-                     "ckpt-00000500.h5.tmp.123.0 ckpt-1000.h5 ckpt-best.h5 ckpt-x.h5 "
+                     "ckpt-00000500.h5.tmp.1.0 ckpt-1000.h5 ckpt-best.h5 ckpt-x.h5 "
                      "ema-00000050.h5 notes.txt");
 
     /* Rotating again changes nothing; keeping one leaves the newest. */
@@ -1330,8 +1330,50 @@ Test(checkpoint, rotate_keeps_last_and_best) {
     cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 1, &removed), TG_OK);
     cr_assert_eq(removed, 2, "removed %d files, expected 2", removed);
     cr_assert_str_eq(list_dir(names, sizeof names, test_dir),
-                     "ckpt-.h5 ckpt-00000050.h5.bak ckpt-00000500.h5.tmp.123.0 ckpt-1000.h5 "
+                     "ckpt-.h5 ckpt-00000050.h5.bak ckpt-00000500.h5.tmp.1.0 ckpt-1000.h5 "
                      "ckpt-best.h5 ckpt-x.h5 ema-00000050.h5 notes.txt");
+}
+
+/* Returns the id of a child process that has exited and been reaped, so no
+ * process has it until the kernel hands it out again. */
+static pid_t exited_pid(void) {
+    pid_t child = fork();
+    cr_assert_geq(child, 0, "fork failed: %s", strerror(errno));
+    if (child == 0) {
+        _exit(0);
+    }
+    cr_assert_eq(waitpid(child, NULL, 0), child);
+    return child;
+}
+
+Test(checkpoint, rotate_removes_temps_of_gone_processes) {
+    char live[64];
+    char gone[64];
+    char gone_best[64];
+    char other_prefix[64];
+    pid_t dead = exited_pid();
+    snprintf(live, sizeof live, "ckpt-00000300.h5.tmp.%ld.0", (long)getpid());
+    snprintf(gone, sizeof gone, "ckpt-00000200.h5.tmp.%ld.1", (long)dead);
+    snprintf(gone_best, sizeof gone_best, "ckpt-best.h5.tmp.%ld.0", (long)dead);
+    snprintf(other_prefix, sizeof other_prefix, "ema-00000200.h5.tmp.%ld.0", (long)dead);
+    const char *files[] = {
+        "ckpt-00000100.h5", live, gone, gone_best, other_prefix,
+        "ckpt-00000200.h5.tmp.x.0", "ckpt-00000200.h5.tmp.12.", "notes.tmp.1.0",
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        touch(files[i]);
+    }
+    int removed = -1;
+    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 2, &removed), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(removed, 0, "removed %d step checkpoints, expected none", removed);
+
+    char expected[512];
+    snprintf(expected, sizeof expected,
+             "ckpt-00000100.h5 ckpt-00000200.h5.tmp.12. ckpt-00000200.h5.tmp.x.0 %s %s "
+             "notes.tmp.1.0", live, other_prefix);
+    char names[1024];
+    cr_assert_str_eq(list_dir(names, sizeof names, test_dir), expected);
 }
 
 Test(checkpoint, rotate_rejects_bad_arguments) {
