@@ -22,6 +22,7 @@
 
 #include "cli.h"
 #include "run.h"
+#include "run_lock.h"
 #include "sample.h"
 #include "train.h"
 
@@ -402,9 +403,15 @@ static int command_train(int argc, char **argv) {
     if (code == 0 && f.resume == NULL) {
         code = check_no_earlier_run(f.out, stderr);
     }
+    int lock = -1;
+    if (code == 0) {
+        lock = run_lock_acquire("charlm train", f.out, stderr);
+        code = lock < 0 ? 1 : 0;
+    }
     if (code == 0) {
         code = charlm_train(&run, f.out, f.resume != NULL, f.skip_nonfinite, stdout, stderr);
     }
+    run_lock_release(lock);
     charlm_run_free(&run);
     return code;
 }
