@@ -693,7 +693,7 @@ static int command_eval(int argc, char **argv) {
     long noise_seed = DDPM_VAL_NOISE_SEED;
     cli_flag table[] = {
         STR_FLAG("checkpoint", checkpoint, "checkpoint to evaluate", true),
-        STR_FLAG("data", data, "data (default: the checkpoint's)", false),
+        STR_FLAG("data", data, "data to evaluate on (none: the data of the checkpoint)", false),
         INT_FLAG("val-count", val_count, "validation items (0: the checkpoint's)", "items", 0,
                  1e7),
         INT_FLAG("batch", batch, "items per forward pass", "items", 1, 65536),

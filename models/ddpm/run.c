@@ -242,10 +242,23 @@ static tg_status write_settings(tg_checkpoint_writer *w, const ddpm_settings *s)
     return status;
 }
 
-/* Strings read from a checkpoint live as long as the program. */
+/* Strings read from a checkpoint live as long as the program. This list
+ * keeps them reachable, so that leak checkers do not report them. */
+static char **kept_strings;
+static size_t kept_count;
+
 static const char *keep_string(const char *value) {
+    char **grown = realloc(kept_strings, (kept_count + 1) * sizeof *grown);
+    if (grown == NULL) {
+        return "";
+    }
+    kept_strings = grown;
     char *copy = strdup(value);
-    return copy != NULL ? copy : "";
+    if (copy == NULL) {
+        return "";
+    }
+    kept_strings[kept_count++] = copy;
+    return copy;
 }
 
 /* Reports a flag that contradicts the checkpoint; both values are written as
