@@ -293,8 +293,8 @@ static int finish_settings(train_flags *f, tg_checkpoint_reader *r, FILE *err) {
         return 2;
     }
     if (s->beta_start > s->beta_end) {
-        fprintf(err, "ddpm train: --beta-start %g exceeds --beta-end %g\n", s->beta_start,
-                s->beta_end);
+        fprintf(err, "ddpm train: --beta-start %g exceeds --beta-end %g; the linear schedule "
+                "needs --beta-start at most --beta-end\n", s->beta_start, s->beta_end);
         return 2;
     }
     if (strcmp(s->arch, "dit") == 0 && ddpm_data_is_synthetic(s->data)) {

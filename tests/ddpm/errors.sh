@@ -124,8 +124,8 @@ case_no_command() {
 }
 
 case_beta_start_above_end() {
-    train_rejected 2 "ddpm train: --beta-start 0.1 exceeds --beta-end 0.01" --beta-start 0.1 \
-        --beta-end 0.01
+    train_rejected 2 "ddpm train: --beta-start 0.1 exceeds --beta-end 0.01; the linear schedule \
+needs --beta-start at most --beta-end" --beta-start 0.1 --beta-end 0.01
 }
 
 case_warmup_past_decay() {
@@ -383,7 +383,7 @@ drop the flag to keep the checkpoint's value, or start a new run"
 0.001, the command line gives --lr 0.002"
     run_ddpm train --out run --resume run/ckpt-00000020.h5 --steps 30 --ema 0.99
     expect_rejection 2 "configuration field 'ema' differs: the checkpoint was trained with --ema \
-0.90000000000000002, the command line gives --ema 0.98999999999999999"
+0.9, the command line gives --ema 0.99"
     # --init-from checks the model's fields too.
     run_ddpm train --data "$IDX_DATA" --out new --init-from run/ckpt-00000020.h5 --depth 2
     expect_rejection 2 "configuration field 'depth' differs: the checkpoint was trained with \
