@@ -9,8 +9,9 @@
  * Every flag is validated before any work starts; `--help` after a
  * subcommand lists its flags with defaults and units.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -359,6 +360,16 @@ static int build_run(ddpm_run *run, tg_checkpoint_reader *r, const char *from, b
     return 0;
 }
 
+/* Stores the data folder's absolute path in the settings, and so in the
+ * checkpoints, so that eval and --resume find it from any folder. Messages
+ * before this point show the path as the user typed it. */
+static void store_absolute_data_path(ddpm_settings *s) {
+    static char absolute[PATH_MAX];
+    if (!ddpm_data_is_synthetic(s->data) && realpath(s->data, absolute) != NULL) {
+        s->data = absolute;
+    }
+}
+
 static int command_train(int argc, char **argv) {
     train_flags f;
     memset(&f, 0, sizeof f);
@@ -391,6 +402,9 @@ static int command_train(int argc, char **argv) {
     run.settings = f.s;
     if (code == 0) {
         code = build_run(&run, r, from, f.resume != NULL, stderr);
+    }
+    if (code == 0) {
+        store_absolute_data_path(&run.settings);
     }
     tg_checkpoint_close(r);
     if (code == 0) {

@@ -11,8 +11,12 @@ signal=$1
 far=100000000
 common=("${TINY_MODEL[@]}" --ema 0.9 --threads 1 --eval-interval $far)
 
+# A relative --data path, so that the resume below, from another folder,
+# needs the absolute path that the checkpoint stores.
+cp -r "$IDX_DATA" idx
+
 # Start a long run and wait until it has taken a few steps.
-"$DDPM" train --data "$IDX_DATA" --out run --steps $far --log-interval 1 "${common[@]}" \
+"$DDPM" train --data idx --out run --steps $far --log-interval 1 "${common[@]}" \
     >"$WORK/stdout" 2>"$WORK/stderr" &
 pid=$!
 for _ in $(seq 600); do
@@ -49,10 +53,13 @@ fi
 ddpm_ok inspect --checkpoint "$checkpoint"
 expect_output "step         $step of $far"
 
-# Resume to 5 steps further and compare with a run that never stopped.
+# Resume to 5 steps further, from inside the run folder, and compare with a
+# run that never stopped.
 end=$((step + 5))
-ddpm_ok train --out run --resume "$checkpoint" --steps $end --threads 1
+cd run || fail "cannot enter the run folder"
+ddpm_ok train --out . --resume "${checkpoint#run/}" --steps $end --threads 1
+cd "$WORK" || fail "cannot return to $WORK"
 final=$(printf 'ckpt-%08d.h5' "$end")
-ddpm_ok train --data "$IDX_DATA" --out straight --steps $end "${common[@]}"
+ddpm_ok train --data idx --out straight --steps $end "${common[@]}"
 expect_same_groups straight/$final run/$final model ema optimizer rng
 expect_same_batch_rows straight/metrics.csv run/metrics.csv
