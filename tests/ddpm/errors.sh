@@ -191,7 +191,7 @@ validation needs 4 of 28 x 28 (lower --val-count)"
 # Expects a sample rejection that wrote no PNG or HDF5 file.
 expect_no_samples() {
     local files
-    files=$(find . -maxdepth 2 -name '*.png' -o -maxdepth 2 -name 'samples*.h5')
+    files=$(find . -maxdepth 2 \( -name '*.png' -o -name 'samples*.h5' \))
     if [ -n "$files" ]; then
         fail "sample wrote files although it was rejected: $files"
     fi
