@@ -1,7 +1,9 @@
 #include "data.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Seeds of the synthetic sets, fixed so that the data does not move with
  * --seed. */
@@ -48,6 +50,16 @@ static tg_status load_synthetic(ddpm_data *d, const char *spec, int val_count) {
 }
 
 static tg_status load_images(ddpm_data *d, const char *folder, int val_count) {
+    struct stat st;
+    if (stat(folder, &st) != 0) {
+        return tg_set_error(TG_ERR_IO, "cannot open --data folder '%s': %s; pass a folder of "
+                            "IDX files or a synthetic set (moons, mixture, gaussian)", folder,
+                            strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return tg_set_error(TG_ERR_INVALID, "--data '%s' is not a folder; pass a folder of IDX "
+                            "files or a synthetic set (moons, mixture, gaussian)", folder);
+    }
     tg_status status = tg_idx_load_split(folder, "train", &d->images);
     if (status != TG_OK) {
         return status;

@@ -30,7 +30,7 @@ tg_status ddpm_model_config_validate(const ddpm_model_config *c) {
     }
     if (c->patch < 1 || c->image_size % c->patch != 0) {
         return tg_set_error(TG_ERR_INVALID, "denoiser: patch size %d does not divide the image "
-                            "side %d", c->patch, c->image_size);
+                            "side %d; pass a --patch that divides it", c->patch, c->image_size);
     }
     if (c->depth < 1 || c->heads < 1 || c->width < 4 || c->width % c->heads != 0 ||
         c->width % 4 != 0) {

@@ -9,8 +9,9 @@
  * Every flag is validated before any work starts; `--help` after a
  * subcommand lists its flags with defaults and units.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -26,11 +27,6 @@
 #include "sample.h"
 #include "train.h"
 
-static const char *const arch_choices[] = {"dit", "mlp", NULL};
-static const char *const pos_choices[] = {"sinusoidal", "learned", NULL};
-static const char *const gelu_choices[] = {"tanh", "erf", NULL};
-static const char *const schedule_choices[] = {"linear", "cosine", NULL};
-static const char *const decay_choices[] = {"none", "cosine", NULL};
 static const char *const sampler_choices[] = {"ddim", "ddpm", NULL};
 static const char *const variance_choices[] = {"beta", "posterior", NULL};
 
@@ -102,25 +98,26 @@ static void train_flag_table(train_flags *f) {
         STR_FLAG("out", f->out, "folder for checkpoints and metrics.csv (created if missing)", true),
         INT_FLAG("steps", s->steps, "optimizer steps to train to", "steps", 1, 1e9),
         INT_FLAG("batch-size", s->batch_size, "items per step", "items", 1, 65536),
-        CHOICE_FLAG("arch", s->arch, "denoiser: patch Transformer or MLP", arch_choices),
+        CHOICE_FLAG("arch", s->arch, "denoiser: patch Transformer or MLP", ddpm_arch_choices),
         INT_FLAG("patch", s->patch, "DiT patch side", "pixels", 1, 1024),
         INT_FLAG("width", s->width, "DiT model width", NULL, 4, 65536),
         INT_FLAG("depth", s->depth, "DiT Transformer blocks", NULL, 1, 1024),
         INT_FLAG("heads", s->heads, "DiT attention heads per block", NULL, 1, 1024),
         CHOICE_FLAG("pos", s->pos, "DiT 2-D positions: fixed sinusoids or a learned table",
-                    pos_choices),
-        CHOICE_FLAG("gelu", s->gelu, "GELU form in the DiT blocks", gelu_choices),
+                    ddpm_pos_choices),
+        CHOICE_FLAG("gelu", s->gelu, "GELU form in the DiT blocks", ddpm_gelu_choices),
         INT_FLAG("hidden", s->hidden, "MLP width", NULL, 1, 65536),
         INT_FLAG("t-freq-dim", s->t_freq_dim, "timestep sinusoid width (even)", NULL, 2, 65536),
         INT_FLAG("t-hidden", s->t_hidden, "timestep embedding hidden width", NULL, 1, 65536),
-        CHOICE_FLAG("schedule", s->schedule, "beta schedule", schedule_choices),
+        CHOICE_FLAG("schedule", s->schedule, "beta schedule", ddpm_schedule_choices),
         INT_FLAG("timesteps", s->timesteps, "diffusion steps T", "steps", 2, 100000),
         DBL_FLAG("beta-start", s->beta_start, "first beta of the linear schedule", NULL, 1e-12,
                  0.999),
         DBL_FLAG("beta-end", s->beta_end, "last beta of the linear schedule", NULL, 1e-12,
                  0.999),
         DBL_FLAG("lr", s->lr, "peak learning rate", NULL, 1e-12, 10),
-        CHOICE_FLAG("lr-decay", s->lr_decay, "learning-rate decay after warmup", decay_choices),
+        CHOICE_FLAG("lr-decay", s->lr_decay, "learning-rate decay after warmup",
+                    ddpm_decay_choices),
         DBL_FLAG("min-lr", s->min_lr, "learning rate at the end of the cosine decay", NULL, 0, 10),
         INT_FLAG("warmup-steps", s->warmup_steps, "linear warmup length", "steps", 0, 1e9),
         INT_FLAG("lr-decay-steps", s->lr_decay_steps, "step where the cosine decay ends (0: "
@@ -131,8 +128,8 @@ static void train_flag_table(train_flags *f) {
         DBL_FLAG("weight-decay", s->weight_decay, "AdamW weight decay", NULL, 0, 10),
         DBL_FLAG("grad-clip", s->grad_clip, "clip the global gradient norm to this (0: off)", NULL,
                  0, 1e9),
-        DBL_FLAG("ema", s->ema, "decay of the weights' moving average (0: off)", NULL, 0,
-                 0.999999999),
+        DBL_FLAG("ema", s->ema, "decay of the weights' moving average, below 1 (0: off)", NULL,
+                 0, 1),
         INT_FLAG("val-count", s->val_count, "validation items (first test images)", "items", 1,
                  1e7),
         INT_FLAG("seed", s->seed, "random seed for weights, batch order and noise", NULL, 0, 9e18),
@@ -146,6 +143,8 @@ static void train_flag_table(train_flags *f) {
         STR_FLAG("resume", f->resume, "continue training from this checkpoint", false),
         STR_FLAG("init-from", f->init_from, "start from this checkpoint's weights with a fresh "
                  "optimizer, EMA and schedule", false),
+        BOOL_FLAG("skip-nonfinite", s->skip_nonfinite,
+                  "skip steps whose loss or gradient is not finite instead of stopping"),
     };
     f->n = (int)(sizeof table / sizeof table[0]);
     memcpy(f->table, table, sizeof table);
@@ -168,8 +167,8 @@ static int prepare_out_dir(const char *dir, FILE *err) {
     struct stat st;
     if (stat(dir, &st) != 0) {
         if (mkdir(dir, 0777) != 0) {
-            fprintf(err, "ddpm train: cannot create --out folder '%s': %s\n", dir,
-                    strerror(errno));
+            fprintf(err, "ddpm train: cannot create --out folder '%s': %s; choose a path whose "
+                    "parent is a writable folder\n", dir, strerror(errno));
             return 1;
         }
     } else if (!S_ISDIR(st.st_mode)) {
@@ -181,8 +180,8 @@ static int prepare_out_dir(const char *dir, FILE *err) {
     snprintf(probe, sizeof probe, "%s/.write-test.%ld", dir, (long)getpid());
     FILE *f = fopen(probe, "w");
     if (f == NULL) {
-        fprintf(err, "ddpm train: --out folder '%s' is not writable: %s\n", dir,
-                strerror(errno));
+        fprintf(err, "ddpm train: --out folder '%s' is not writable: %s; choose a writable "
+                "folder\n", dir, strerror(errno));
         return 1;
     }
     fclose(f);
@@ -190,7 +189,12 @@ static int prepare_out_dir(const char *dir, FILE *err) {
     return 0;
 }
 
-/* Refuses to start a fresh run over an earlier run's checkpoints. */
+static bool file_exists(const char *dir, const char *name, char *path, size_t path_size) {
+    snprintf(path, path_size, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Rejects a fresh run over an earlier run's checkpoints or metrics. */
 static int check_no_earlier_run(const char *dir, FILE *err) {
     char latest[1024];
     int64_t step = -1;
@@ -198,12 +202,34 @@ static int check_no_earlier_run(const char *dir, FILE *err) {
         fprintf(err, "ddpm train: %s\n", tg_last_error());
         return 1;
     }
-    if (step >= 0) {
-        fprintf(err, "ddpm train: --out folder '%s' already holds checkpoints (latest %s); "
-                "continue with --resume %s, or choose another --out\n", dir, latest, latest);
+    char best[1024];
+    char metrics[1024];
+    bool has_best = file_exists(dir, "ckpt-best.h5", best, sizeof best);
+    bool has_metrics = file_exists(dir, "metrics.csv", metrics, sizeof metrics);
+    if (step >= 0 || has_best) {
+        const char *resume_from = step >= 0 ? latest : best;
+        fprintf(err, "ddpm train: --out folder '%s' already holds a run (checkpoint %s); "
+                "continue it with --resume %s, or choose another --out\n", dir, resume_from,
+                resume_from);
+        return 1;
+    }
+    if (has_metrics) {
+        fprintf(err, "ddpm train: --out folder '%s' already holds a run's %s; choose another "
+                "--out, or delete the file to start over\n", dir, metrics);
         return 1;
     }
     return 0;
+}
+
+/* Prints the last error of reading the checkpoint at path, naming the file
+ * unless the message already does. */
+static void print_checkpoint_error(const char *command, const char *path, FILE *err) {
+    const char *message = tg_last_error();
+    if (strstr(message, path) != NULL) {
+        fprintf(err, "%s: %s\n", command, message);
+    } else {
+        fprintf(err, "%s: checkpoint '%s': %s\n", command, path, message);
+    }
 }
 
 /* Loads the data and checks it against the model's data width. stored_dim
@@ -230,28 +256,118 @@ static int load_data(ddpm_run *run, long stored_dim, long stored_image_size, con
         return 1;
     }
     if (s->batch_size > run->data.count) {
-        fprintf(err, "%s: --batch-size %ld exceeds the %d training items\n", command,
-                s->batch_size, run->data.count);
+        fprintf(err, "%s: --batch-size %ld exceeds the %d training items of '%s'; lower "
+                "--batch-size\n", command, s->batch_size, run->data.count, s->data);
         return 1;
     }
     return 0;
 }
 
-/* Opens a checkpoint for --resume or --init-from and reads its settings. */
-static tg_checkpoint_reader *open_for_training(train_flags *f, const char *path, bool model_only,
-                                               FILE *err) {
+/* Opens a checkpoint for --resume or --init-from and reads its settings.
+ * Returns an exit code: 2 when a flag contradicts the checkpoint. */
+static int open_for_training(train_flags *f, const char *path, bool model_only,
+                             tg_checkpoint_reader **reader, FILE *err) {
     tg_status status;
     tg_checkpoint_reader *r = tg_checkpoint_open(path, DDPM_KIND, &status);
     if (r == NULL) {
         fprintf(err, "ddpm train: %s\n", tg_last_error());
-        return NULL;
+        return 1;
     }
-    if (ddpm_settings_load(r, path, &f->s, model_only, flag_given, f) != TG_OK) {
+    status = ddpm_settings_load(r, path, &f->s, model_only, flag_given, f);
+    if (status != TG_OK) {
         fprintf(err, "ddpm train: %s\n", tg_last_error());
         tg_checkpoint_close(r);
-        return NULL;
+        return status == TG_ERR_INVALID ? 2 : 1;
     }
-    return r;
+    *reader = r;
+    return 0;
+}
+
+/* Fills the settings that follow from others and checks those that need no
+ * data, before any file is written. r is the checkpoint to resume from, or
+ * NULL. */
+static int finish_settings(train_flags *f, tg_checkpoint_reader *r, FILE *err) {
+    ddpm_settings *s = &f->s;
+    if (s->ema >= 1.0) {
+        fprintf(err, "ddpm train: --ema %g is out of range; the decay must be below 1, such as "
+                "0.999 (0 turns the EMA off)\n", s->ema);
+        return 2;
+    }
+    if (s->beta_start > s->beta_end) {
+        fprintf(err, "ddpm train: --beta-start %g exceeds --beta-end %g; the linear schedule "
+                "needs --beta-start at most --beta-end\n", s->beta_start, s->beta_end);
+        return 2;
+    }
+    if (strcmp(s->arch, "dit") == 0 && ddpm_data_is_synthetic(s->data)) {
+        fprintf(err, "ddpm train: --data %s contains points; the patch Transformer needs "
+                "images, so pass --arch mlp\n", s->data);
+        return 2;
+    }
+    if (s->lr_decay_steps == 0) {
+        s->lr_decay_steps = s->steps;
+    }
+    if (s->ckpt_interval == 0) {
+        s->ckpt_interval = s->eval_interval;
+    }
+    if (s->threads == 0) {
+        s->threads = omp_get_num_procs();
+    }
+    if (ddpm_settings_validate(s) != TG_OK) {
+        fprintf(err, "ddpm train: %s\n", tg_last_error());
+        return 2;
+    }
+    if (f->resume != NULL && tg_checkpoint_step(r) >= s->steps) {
+        fprintf(err, "ddpm train: checkpoint '%s' is already at step %lld and --steps is %ld; "
+                "pass a larger --steps to train further\n", f->resume,
+                (long long)tg_checkpoint_step(r), s->steps);
+        return 2;
+    }
+    return 0;
+}
+
+/* Loads the data, builds the model and its training state, then loads the
+ * weights of r (and for --resume the rest of the run) when r is not NULL. */
+static int build_run(ddpm_run *run, tg_checkpoint_reader *r, const char *from, bool resume,
+                     FILE *err) {
+    long stored_dim = r != NULL ? run->settings.data_dim : 0;
+    long stored_image_size = run->settings.image_size;
+    if (load_data(run, stored_dim, stored_image_size, "ddpm train", err) != 0) {
+        return 1;
+    }
+    ddpm_model_config config;
+    if (ddpm_model_config_from(&run->settings, &config) != TG_OK) {
+        fprintf(err, "ddpm train: %s\n", tg_last_error());
+        return 2;
+    }
+    if (ddpm_run_start(run) != TG_OK) {
+        fprintf(err, "ddpm train: %s\n", tg_last_error());
+        return 1;
+    }
+    if (r == NULL) {
+        return 0;
+    }
+    tg_status status;
+    if (resume) {
+        status = ddpm_run_restore(run, r);
+    } else {
+        status = ddpm_weights_load(r, "model", &run->model);
+        ddpm_run_reset_ema(run);
+    }
+    if (status != TG_OK) {
+        print_checkpoint_error("ddpm train", from, err);
+        return 1;
+    }
+    return 0;
+}
+
+/* Stores the data folder's absolute path in the settings, and so in the
+ * checkpoints, so that eval and --resume find it from any folder. Messages
+ * before this point show the path as the user typed it. */
+static void store_absolute_data_path(ddpm_settings *s) {
+    static char absolute[PATH_MAX];
+    if (!ddpm_data_is_synthetic(s->data) && realpath(s->data, absolute) != NULL) {
+        s->data = absolute;
+    }
 }
 
 static int command_train(int argc, char **argv) {
@@ -270,70 +386,32 @@ static int command_train(int argc, char **argv) {
                 "continues a run, --init-from starts a new one from its weights\n");
         return 2;
     }
-    if (f.s.beta_start > f.s.beta_end) {
-        fprintf(stderr, "ddpm train: --beta-start %g exceeds --beta-end %g\n", f.s.beta_start,
-                f.s.beta_end);
-        return 2;
-    }
 
+    /* Everything is read and checked before the first file is written. */
     tg_checkpoint_reader *r = NULL;
     const char *from = f.resume != NULL ? f.resume : f.init_from;
+    int code = 0;
     if (from != NULL) {
-        r = open_for_training(&f, from, f.init_from != NULL, stderr);
-        if (r == NULL) {
-            return 1;
-        }
+        code = open_for_training(&f, from, f.init_from != NULL, &r, stderr);
     }
-    if (strcmp(f.s.arch, "dit") == 0 && ddpm_data_is_synthetic(f.s.data)) {
-        fprintf(stderr, "ddpm train: --data %s contains points; the patch Transformer needs "
-                "images, so pass --arch mlp\n", f.s.data);
-        tg_checkpoint_close(r);
-        return 2;
-    }
-    long stored_dim = from != NULL ? f.s.data_dim : 0;
-    long stored_image_size = f.s.image_size;
-    if (f.s.lr_decay_steps == 0) {
-        f.s.lr_decay_steps = f.s.steps;
-    }
-    if (f.s.ckpt_interval == 0) {
-        f.s.ckpt_interval = f.s.eval_interval;
-    }
-    if (f.s.threads == 0) {
-        f.s.threads = omp_get_num_procs();
+    if (code == 0) {
+        code = finish_settings(&f, r, stderr);
     }
     ddpm_run run;
     memset(&run, 0, sizeof run);
     run.settings = f.s;
-
-    int code = prepare_out_dir(f.out, stderr);
-    if (code == 0 && f.resume == NULL) {
-        code = check_no_earlier_run(f.out, stderr);
+    if (code == 0) {
+        code = build_run(&run, r, from, f.resume != NULL, stderr);
     }
     if (code == 0) {
-        code = load_data(&run, stored_dim, stored_image_size, "ddpm train", stderr);
-    }
-    if (code == 0 && ddpm_run_start(&run) != TG_OK) {
-        fprintf(stderr, "ddpm train: %s\n", tg_last_error());
-        code = 1;
-    }
-    if (code == 0 && r != NULL) {
-        tg_status status;
-        if (f.resume != NULL) {
-            status = ddpm_run_restore(&run, r);
-        } else {
-            status = ddpm_weights_load(r, "model", &run.model);
-            ddpm_run_reset_ema(&run);
-        }
-        if (status != TG_OK) {
-            fprintf(stderr, "ddpm train: %s: %s\n", from, tg_last_error());
-            code = 1;
-        }
+        store_absolute_data_path(&run.settings);
     }
     tg_checkpoint_close(r);
-    if (code == 0 && f.resume != NULL && run.step >= run.settings.steps) {
-        fprintf(stderr, "ddpm train: the checkpoint is already at step %ld; pass a larger "
-                "--steps to train further\n", run.step);
-        code = 2;
+    if (code == 0) {
+        code = prepare_out_dir(f.out, stderr);
+    }
+    if (code == 0 && f.resume == NULL) {
+        code = check_no_earlier_run(f.out, stderr);
     }
     if (code == 0) {
         code = ddpm_train(&run, f.out, f.resume != NULL, stdout, stderr);
@@ -372,6 +450,10 @@ static int load_model(const char *path, const char *command, loaded_model *m) {
     status = ddpm_settings_load(r, path, &m->settings, false, nothing_given, NULL);
     if (status == TG_OK) {
         status = ddpm_model_config_from(&m->settings, &config);
+        if (status != TG_OK) {
+            status = tg_set_error(status, "checkpoint '%s' holds an invalid configuration: %s",
+                                  path, tg_last_error());
+        }
     }
     tg_rng rng;
     tg_rng_seed(&rng, 0);
@@ -394,7 +476,7 @@ static int load_model(const char *path, const char *command, loaded_model *m) {
     m->step = tg_checkpoint_step(r);
     tg_checkpoint_close(r);
     if (status != TG_OK) {
-        fprintf(stderr, "%s: %s: %s\n", command, path, tg_last_error());
+        print_checkpoint_error(command, path, stderr);
         loaded_model_free(m);
         return 1;
     }
@@ -511,6 +593,37 @@ static int run_sampling(const sample_flags *f, loaded_model *m) {
     return 0;
 }
 
+/* Checks, before sampling, that the folder of the PNG path exists and is
+ * writable, by creating and removing a probe file in it. */
+static int check_output_folder(const char *png_path) {
+    char folder[1024];
+    const char *slash = strrchr(png_path, '/');
+    if (slash == NULL) {
+        snprintf(folder, sizeof folder, ".");
+    } else if (slash == png_path) {
+        snprintf(folder, sizeof folder, "/");
+    } else {
+        snprintf(folder, sizeof folder, "%.*s", (int)(slash - png_path), png_path);
+    }
+    struct stat st;
+    if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "ddpm sample: cannot write --out '%s': '%s' is not an existing folder; "
+                "create it or choose another path\n", png_path, folder);
+        return 1;
+    }
+    char probe[1100];
+    snprintf(probe, sizeof probe, "%s/.write-test.%ld", folder, (long)getpid());
+    FILE *f = fopen(probe, "w");
+    if (f == NULL) {
+        fprintf(stderr, "ddpm sample: cannot write --out '%s': folder '%s' is not writable: %s; "
+                "choose a writable folder\n", png_path, folder, strerror(errno));
+        return 1;
+    }
+    fclose(f);
+    remove(probe);
+    return 0;
+}
+
 static int command_sample(int argc, char **argv) {
     sample_flags f = {
         .sampler = "ddim",
@@ -557,6 +670,9 @@ static int command_sample(int argc, char **argv) {
         fprintf(stderr, "ddpm sample: --out '%s' must end in .png\n", f.out);
         return 2;
     }
+    if (check_output_folder(f.out) != 0) {
+        return 1;
+    }
     omp_set_num_threads(f.threads > 0 ? (int)f.threads : omp_get_num_procs());
     loaded_model m;
     if (load_model(f.checkpoint, "ddpm sample", &m) != 0) {
@@ -565,7 +681,7 @@ static int command_sample(int argc, char **argv) {
     int code = 0;
     if (strcmp(f.sampler, "ddim") == 0 && f.steps > m.diffusion.T) {
         fprintf(stderr, "ddpm sample: --steps %ld exceeds the %d diffusion steps of the "
-                "checkpoint\n", f.steps, m.diffusion.T);
+                "checkpoint; pass at most %d\n", f.steps, m.diffusion.T, m.diffusion.T);
         code = 2;
     }
     if (code == 0 && m.settings.image_size == 0 && m.settings.data_dim > 2) {
@@ -591,7 +707,7 @@ static int command_eval(int argc, char **argv) {
     long noise_seed = DDPM_VAL_NOISE_SEED;
     cli_flag table[] = {
         STR_FLAG("checkpoint", checkpoint, "checkpoint to evaluate", true),
-        STR_FLAG("data", data, "data (default: the checkpoint's)", false),
+        STR_FLAG("data", data, "data to evaluate on (none: the data of the checkpoint)", false),
         INT_FLAG("val-count", val_count, "validation items (0: the checkpoint's)", "items", 0,
                  1e7),
         INT_FLAG("batch", batch, "items per forward pass", "items", 1, 65536),

@@ -41,16 +41,22 @@ static tg_status build_lr_schedule(const ddpm_settings *s, tg_lr_schedule *sched
         schedule->min_lr = s->min_lr;
         schedule->decay_steps = s->lr_decay_steps;
         if (s->lr_decay_steps <= s->warmup_steps) {
-            return tg_set_error(TG_ERR_INVALID, "--lr-decay-steps %ld must be greater than "
-                                "--warmup-steps %ld for a cosine decay", s->lr_decay_steps,
-                                s->warmup_steps);
+            return tg_set_error(TG_ERR_INVALID, "the cosine decay ends at step %ld "
+                                "(--lr-decay-steps, or --steps when it is 0), which must be after "
+                                "the warmup of --warmup-steps %ld; lower --warmup-steps or raise "
+                                "--lr-decay-steps", s->lr_decay_steps, s->warmup_steps);
         }
         if (s->min_lr > s->lr) {
-            return tg_set_error(TG_ERR_INVALID, "--min-lr %g must not exceed --lr %g",
-                                s->min_lr, s->lr);
+            return tg_set_error(TG_ERR_INVALID, "--min-lr %g must not exceed --lr %g; lower "
+                                "--min-lr", s->min_lr, s->lr);
         }
     }
     return tg_lr_schedule_validate(schedule);
+}
+
+tg_status ddpm_settings_validate(const ddpm_settings *s) {
+    tg_lr_schedule schedule;
+    return build_lr_schedule(s, &schedule);
 }
 
 static tg_status build_optimizer(const ddpm_settings *s, const tg_param_list *params,
@@ -143,38 +149,52 @@ void ddpm_run_free(ddpm_run *run) {
 
 /* ---- Settings as checkpoint attributes ------------------------------------ */
 
-typedef enum field_type { FIELD_LONG, FIELD_DOUBLE, FIELD_STRING } field_type;
+const char *const ddpm_arch_choices[] = {"dit", "mlp", NULL};
+const char *const ddpm_pos_choices[] = {"sinusoidal", "learned", NULL};
+const char *const ddpm_gelu_choices[] = {"tanh", "erf", NULL};
+const char *const ddpm_schedule_choices[] = {"linear", "cosine", NULL};
+const char *const ddpm_decay_choices[] = {"none", "cosine", NULL};
+
+typedef enum field_type {
+    FIELD_LONG,
+    FIELD_DOUBLE,
+    FIELD_CHOICE,  /* one of the field's choices */
+    FIELD_STRING,  /* any text, kept for the life of the program */
+} field_type;
 
 typedef struct settings_field {
     const char *name;   /* attribute name, which is also the flag name */
     field_type type;
     size_t offset;
     bool must_match;    /* a resumed run may not change it */
+    const char *const *choices;  /* FIELD_CHOICE: the accepted values */
 } settings_field;
 
 #define FIELD(name, type, member, must_match) \
-    {name, type, offsetof(ddpm_settings, member), must_match}
+    {name, type, offsetof(ddpm_settings, member), must_match, NULL}
+#define CHOICE_FIELD(name, member, choices) \
+    {name, FIELD_CHOICE, offsetof(ddpm_settings, member), true, choices}
 
 static const settings_field settings_fields[] = {
-    FIELD("arch", FIELD_STRING, arch, true),
+    CHOICE_FIELD("arch", arch, ddpm_arch_choices),
     FIELD("patch", FIELD_LONG, patch, true),
     FIELD("width", FIELD_LONG, width, true),
     FIELD("depth", FIELD_LONG, depth, true),
     FIELD("heads", FIELD_LONG, heads, true),
-    FIELD("pos", FIELD_STRING, pos, true),
-    FIELD("gelu", FIELD_STRING, gelu, true),
+    CHOICE_FIELD("pos", pos, ddpm_pos_choices),
+    CHOICE_FIELD("gelu", gelu, ddpm_gelu_choices),
     FIELD("hidden", FIELD_LONG, hidden, true),
     FIELD("t-freq-dim", FIELD_LONG, t_freq_dim, true),
     FIELD("t-hidden", FIELD_LONG, t_hidden, true),
     FIELD("data-dim", FIELD_LONG, data_dim, true),
     FIELD("image-size", FIELD_LONG, image_size, true),
-    FIELD("schedule", FIELD_STRING, schedule, true),
+    CHOICE_FIELD("schedule", schedule, ddpm_schedule_choices),
     FIELD("timesteps", FIELD_LONG, timesteps, true),
     FIELD("beta-start", FIELD_DOUBLE, beta_start, true),
     FIELD("beta-end", FIELD_DOUBLE, beta_end, true),
     FIELD("lr", FIELD_DOUBLE, lr, true),
     FIELD("min-lr", FIELD_DOUBLE, min_lr, true),
-    FIELD("lr-decay", FIELD_STRING, lr_decay, true),
+    CHOICE_FIELD("lr-decay", lr_decay, ddpm_decay_choices),
     FIELD("warmup-steps", FIELD_LONG, warmup_steps, true),
     FIELD("lr-decay-steps", FIELD_LONG, lr_decay_steps, true),
     FIELD("beta1", FIELD_DOUBLE, beta1, true),
@@ -212,6 +232,7 @@ static tg_status write_settings(tg_checkpoint_writer *w, const ddpm_settings *s)
         case FIELD_DOUBLE:
             status = tg_checkpoint_write_attr_double(w, "config", f->name, *(const double *)at);
             break;
+        case FIELD_CHOICE:
         case FIELD_STRING:
             status = tg_checkpoint_write_attr_string(w, "config", f->name,
                                                      *(const char *const *)at);
@@ -221,76 +242,134 @@ static tg_status write_settings(tg_checkpoint_writer *w, const ddpm_settings *s)
     return status;
 }
 
-/* Strings read from a checkpoint live as long as the program. */
+/* Strings read from a checkpoint live as long as the program. This list
+ * keeps them reachable, so that leak checkers do not report them. */
+static char **kept_strings;
+static size_t kept_count;
+
 static const char *keep_string(const char *value) {
+    char **grown = realloc(kept_strings, (kept_count + 1) * sizeof *grown);
+    if (grown == NULL) {
+        return "";
+    }
+    kept_strings = grown;
     char *copy = strdup(value);
-    return copy != NULL ? copy : "";
+    if (copy == NULL) {
+        return "";
+    }
+    kept_strings[kept_count++] = copy;
+    return copy;
 }
 
-static tg_status field_differs(const char *path, const char *name, const char *stored,
-                               const char *given) {
-    return tg_set_error(TG_ERR_FORMAT, "%s: configuration field '%s' differs: checkpoint has "
-                        "%s, --%s gives %s; drop the flag or start a new run", path, name,
-                        stored, name, given);
+/* Reports a flag that contradicts the checkpoint; both values are written as
+ * flags, such as "--width 16". */
+static tg_status reject_difference(const char *path, const char *name, const char *stored,
+                                   const char *given) {
+    return tg_set_error(TG_ERR_INVALID, "checkpoint '%s': configuration field '%s' differs: the "
+                        "checkpoint was trained with %s, the command line gives %s; drop the "
+                        "flag to keep the checkpoint's value, or start a new run", path, name,
+                        stored, given);
 }
 
-static tg_status read_field(tg_checkpoint_reader *r, const char *path, const settings_field *f,
-                            ddpm_settings *s, bool given) {
-    char *at = (char *)s + f->offset;
-    char stored_text[64];
-    char given_text[64];
-    switch (f->type) {
-    case FIELD_LONG: {
-        int64_t stored;
-        tg_status status = tg_checkpoint_read_attr_int(r, "config", f->name, &stored);
-        if (status != TG_OK) {
-            return status;
-        }
-        if (given && f->must_match && stored != *(long *)at) {
-            snprintf(stored_text, sizeof stored_text, "%lld", (long long)stored);
-            snprintf(given_text, sizeof given_text, "%ld", *(long *)at);
-            return field_differs(path, f->name, stored_text, given_text);
-        }
-        if (!given) {
-            *(long *)at = (long)stored;
-        }
-        return TG_OK;
+static tg_status read_long_field(tg_checkpoint_reader *r, const char *path,
+                                 const settings_field *f, char *at, bool given) {
+    int64_t stored;
+    tg_status status = tg_checkpoint_read_attr_int(r, "config", f->name, &stored);
+    if (status != TG_OK) {
+        return status;
     }
-    case FIELD_DOUBLE: {
-        double stored;
-        tg_status status = tg_checkpoint_read_attr_double(r, "config", f->name, &stored);
-        if (status != TG_OK) {
-            return status;
-        }
-        if (given && f->must_match && stored != *(double *)at) {
-            snprintf(stored_text, sizeof stored_text, "%.17g", stored);
-            snprintf(given_text, sizeof given_text, "%.17g", *(double *)at);
-            return field_differs(path, f->name, stored_text, given_text);
-        }
-        if (!given) {
-            *(double *)at = stored;
-        }
-        return TG_OK;
+    long current = *(long *)at;
+    if (given && f->must_match && stored != (int64_t)current) {
+        char stored_text[96];
+        char given_text[96];
+        snprintf(stored_text, sizeof stored_text, "--%s %lld", f->name, (long long)stored);
+        snprintf(given_text, sizeof given_text, "--%s %ld", f->name, current);
+        return reject_difference(path, f->name, stored_text, given_text);
     }
-    case FIELD_STRING: {
-        char stored[1024];
-        tg_status status = tg_checkpoint_read_attr_string(r, "config", f->name, stored,
-                                                          sizeof stored);
-        if (status != TG_OK) {
-            return status;
-        }
-        if (given && f->must_match && strcmp(stored, *(const char **)at) != 0) {
-            return tg_set_error(TG_ERR_FORMAT, "%s: configuration field '%s' differs: "
-                                "checkpoint has '%s', --%s gives '%s'; drop the flag or start a "
-                                "new run", path, f->name, stored, f->name, *(const char **)at);
-        }
-        if (!given) {
-            *(const char **)at = keep_string(stored);
-        }
-        return TG_OK;
-    }
+    if (!given) {
+        *(long *)at = (long)stored;
     }
     return TG_OK;
+}
+
+/* Writes "--name value" with the fewest digits that read back as value. */
+static void format_double_flag(char *buf, size_t size, const char *name, double value) {
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(buf, size, "--%s %.*g", name, digits, value);
+        if (strtod(buf + strlen(name) + 3, NULL) == value) {
+            return;
+        }
+    }
+}
+
+static tg_status read_double_field(tg_checkpoint_reader *r, const char *path,
+                                   const settings_field *f, char *at, bool given) {
+    double stored;
+    tg_status status = tg_checkpoint_read_attr_double(r, "config", f->name, &stored);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (given && f->must_match && stored != *(double *)at) {
+        char stored_text[96];
+        char given_text[96];
+        format_double_flag(stored_text, sizeof stored_text, f->name, stored);
+        format_double_flag(given_text, sizeof given_text, f->name, *(double *)at);
+        return reject_difference(path, f->name, stored_text, given_text);
+    }
+    if (!given) {
+        *(double *)at = stored;
+    }
+    return TG_OK;
+}
+
+static tg_status read_choice_field(tg_checkpoint_reader *r, const char *path,
+                                   const settings_field *f, char *at, bool given) {
+    char stored[64];
+    tg_status status = tg_checkpoint_read_attr_string(r, "config", f->name, stored,
+                                                      sizeof stored);
+    if (status != TG_OK) {
+        return status;
+    }
+    const char *match = NULL;
+    for (const char *const *c = f->choices; *c != NULL; c++) {
+        if (strcmp(*c, stored) == 0) {
+            match = *c;
+        }
+    }
+    if (match == NULL) {
+        char expected[128] = "";
+        for (const char *const *c = f->choices; *c != NULL; c++) {
+            strncat(expected, " ", sizeof expected - strlen(expected) - 1);
+            strncat(expected, *c, sizeof expected - strlen(expected) - 1);
+        }
+        return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s': configuration field '%s' has the "
+                            "unknown value '%s'; expected one of:%s", path, f->name, stored,
+                            expected);
+    }
+    const char *current = *(const char **)at;
+    if (given && f->must_match && strcmp(match, current) != 0) {
+        char stored_text[96];
+        char given_text[96];
+        snprintf(stored_text, sizeof stored_text, "--%s %s", f->name, match);
+        snprintf(given_text, sizeof given_text, "--%s %s", f->name, current);
+        return reject_difference(path, f->name, stored_text, given_text);
+    }
+    if (!given) {
+        *(const char **)at = match;
+    }
+    return TG_OK;
+}
+
+static tg_status read_string_field(tg_checkpoint_reader *r, const settings_field *f, char *at,
+                                   bool given) {
+    /* No string field is required to match: the same data may have moved. */
+    char stored[1024];
+    tg_status status = tg_checkpoint_read_attr_string(r, "config", f->name, stored,
+                                                      sizeof stored);
+    if (status == TG_OK && !given) {
+        *(const char **)at = keep_string(stored);
+    }
+    return status;
 }
 
 tg_status ddpm_settings_load(tg_checkpoint_reader *r, const char *path, ddpm_settings *s,
@@ -299,7 +378,23 @@ tg_status ddpm_settings_load(tg_checkpoint_reader *r, const char *path, ddpm_set
     int n_fields = model_only ? N_MODEL_FIELDS : N_SETTINGS_FIELDS;
     for (int i = 0; i < n_fields; i++) {
         const settings_field *f = &settings_fields[i];
-        tg_status status = read_field(r, path, f, s, given(f->name, ctx));
+        char *at = (char *)s + f->offset;
+        bool flag_given = given(f->name, ctx);
+        tg_status status = TG_OK;
+        switch (f->type) {
+        case FIELD_LONG:
+            status = read_long_field(r, path, f, at, flag_given);
+            break;
+        case FIELD_DOUBLE:
+            status = read_double_field(r, path, f, at, flag_given);
+            break;
+        case FIELD_CHOICE:
+            status = read_choice_field(r, path, f, at, flag_given);
+            break;
+        case FIELD_STRING:
+            status = read_string_field(r, f, at, flag_given);
+            break;
+        }
         if (status != TG_OK) {
             return status;
         }

@@ -19,6 +19,7 @@
 #ifndef TG_MODELS_DDPM_RUN_H
 #define TG_MODELS_DDPM_RUN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "checkpoint/checkpoint.h"
@@ -53,7 +54,17 @@ typedef struct ddpm_settings {
     /* Data and bookkeeping. */
     const char *data;
     long val_count, seed, threads, eval_interval, log_interval, ckpt_interval, keep_last;
+    /* Skip a step whose loss or gradient is not finite instead of stopping.
+     * A choice of this invocation: checkpoints do not store it. */
+    bool skip_nonfinite;
 } ddpm_settings;
+
+/* The accepted values of the settings that are choices, NULL-terminated. */
+extern const char *const ddpm_arch_choices[];
+extern const char *const ddpm_pos_choices[];
+extern const char *const ddpm_gelu_choices[];
+extern const char *const ddpm_schedule_choices[];
+extern const char *const ddpm_decay_choices[];
 
 typedef struct ddpm_run {
     ddpm_settings settings;
@@ -74,6 +85,10 @@ tg_status ddpm_model_config_from(const ddpm_settings *s, ddpm_model_config *conf
 
 /* Builds the diffusion schedule from the settings. */
 tg_status ddpm_diffusion_from(const ddpm_settings *s, ddpm_schedule *diffusion);
+
+/* Checks the settings that need no data: the learning-rate schedule.
+ * Returns TG_ERR_INVALID with a message naming the flags. */
+tg_status ddpm_settings_validate(const ddpm_settings *s);
 
 /* Creates the model (weights from seed), the EMA copy, the diffusion
  * schedule, the optimizer, the learning-rate schedule, the sampler and the

@@ -3,8 +3,10 @@
 #include "train.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,20 +109,30 @@ tg_status ddpm_train_step(ddpm_run *run, tg_tape *tape, double lr, double *loss,
 
     tg_tensor *loss_tensor = ddpm_model_loss(tape, &run->model, x_t, t, noise, B);
     tg_status status = tg_tape_backward(tape, loss_tensor);
-    if (status == TG_OK) {
+    bool measured = status == TG_OK;
+    if (measured) {
         *loss = (double)loss_tensor->data[0];
-        double max_norm = s->grad_clip > 0.0 ? s->grad_clip : HUGE_VAL;
+        /* Without clipping the norm is still measured, for the log and the
+         * finiteness check: no finite norm exceeds DBL_MAX. */
+        double max_norm = s->grad_clip > 0.0 ? s->grad_clip : DBL_MAX;
         status = tg_clip_grad_norm(&run->model.params, max_norm, grad_norm);
     }
-    if (status == TG_OK && !isfinite(*loss)) {
-        status = tg_set_error(TG_ERR_NUMERIC, "step %ld: the loss is %g; lower --lr or set "
-                              "--grad-clip", run->step, *loss);
-    }
-    if (status == TG_OK) {
+    /* tg_clip_grad_norm returns TG_ERR_NUMERIC for a norm that is not finite. */
+    bool finite = status == TG_OK && isfinite(*loss);
+    if (measured && (status == TG_OK || status == TG_ERR_NUMERIC) && !finite) {
+        if (s->skip_nonfinite) {
+            status = TG_OK;
+        } else {
+            status = tg_set_error(TG_ERR_NUMERIC, "step %ld: the loss (%g) or the gradient "
+                                  "norm (%g) is not finite; lower --lr, raise --warmup-steps, or "
+                                  "pass --skip-nonfinite to skip such steps", run->step + 1,
+                                  *loss, *grad_norm);
+        }
+    } else if (status == TG_OK) {
         status = tg_optimizer_step(run->optimizer, lr);
-    }
-    if (status == TG_OK) {
-        ddpm_run_update_ema(run);
+        if (status == TG_OK) {
+            ddpm_run_update_ema(run);
+        }
     }
     tg_param_list_zero_grad(&run->model.params);
     tg_tape_reset(tape);
@@ -188,13 +200,14 @@ static FILE *open_metrics(const char *out_dir, bool resuming) {
 }
 
 static void log_step(const ddpm_run *run, double loss, double lr, double step_ms,
-                     const progress *p, FILE *log) {
+                     const progress *p, bool skipped, FILE *log) {
     const ddpm_settings *s = &run->settings;
     double samples_per_s = p->ema_step_s > 0.0 ? (double)s->batch_size / p->ema_step_s : 0.0;
     char eta[32];
     progress_format_duration(eta, sizeof eta, progress_eta_s(p, run->step));
-    fprintf(log, "step %6ld/%ld  loss %.4f  lr %.3e  %7.1f ms/step  %7.1f samples/s  eta %s\n",
-            run->step, s->steps, loss, lr, step_ms, samples_per_s, eta);
+    fprintf(log, "step %6ld/%ld  loss %.4f  lr %.3e  %7.1f ms/step  %7.1f samples/s  eta %s%s\n",
+            run->step, s->steps, loss, lr, step_ms, samples_per_s, eta,
+            skipped ? "  (skipped: not finite)" : "");
     fflush(log);
 }
 
@@ -254,19 +267,87 @@ static tg_status evaluate(ddpm_run *run, const ddpm_val_set *v, tg_tape *tape,
 
 /* ---- The loop ------------------------------------------------------------- */
 
-static int stop_cleanly(ddpm_run *run, const char *out_dir, int signal_number, FILE *log,
-                        FILE *err) {
-    char path[1024];
-    tg_status status = save_step_checkpoint(run, out_dir, path, sizeof path);
-    if (status != TG_OK) {
-        fprintf(err, "ddpm train: %s\n", tg_last_error());
-        return 1;
+static const char *signal_name(int signal_number) {
+    if (signal_number == SIGINT) {
+        return "SIGINT";
     }
-    fprintf(log, "stopped by signal %d after step %ld; checkpoint written to %s; continue "
-            "with: ddpm train --out %s --resume %s\n", signal_number, run->step, path, out_dir,
-            path);
-    fflush(log);
-    return 0;
+    if (signal_number == SIGTERM) {
+        return "SIGTERM";
+    }
+    return "a signal";
+}
+
+/* Flushes metrics.csv and reports a write that failed since the last flush. */
+static tg_status flush_metrics(FILE *metrics, const char *out_dir) {
+    if (fflush(metrics) != 0 || ferror(metrics) != 0) {
+        return tg_set_error(TG_ERR_IO, "writing %s/metrics.csv failed: %s", out_dir,
+                            strerror(errno));
+    }
+    return TG_OK;
+}
+
+/* Runs steps until the end or a stop signal, with periodic validations and
+ * checkpoints. Counts the skipped steps in *skipped and stores the signal
+ * received, or 0, in *signal_number. */
+static tg_status train_loop(ddpm_run *run, const ddpm_val_set *val, tg_tape *tape,
+                            const char *out_dir, FILE *log, FILE *metrics, long *skipped,
+                            int *signal_number) {
+    const ddpm_settings *s = &run->settings;
+    progress prog;
+    progress_init(&prog, run->step, s->steps);
+    char path[1024];
+    tg_status status = TG_OK;
+    *signal_number = 0;
+    while (status == TG_OK && run->step < s->steps) {
+        double lr = tg_lr_at(&run->lr_schedule, run->step);
+        double start = progress_now_s();
+        double loss = NAN;
+        double grad_norm = NAN;
+        status = ddpm_train_step(run, tape, lr, &loss, &grad_norm);
+        if (status != TG_OK) {
+            break;
+        }
+        /* A step that returns TG_OK with values that are not finite was skipped. */
+        bool step_skipped = !isfinite(loss) || !isfinite(grad_norm);
+        *skipped += step_skipped ? 1 : 0;
+        double step_s = progress_now_s() - start;
+        progress_record(&prog, run->step, step_s);
+        run->step++;
+
+        fprintf(metrics, "%ld,batch,%.6f,%.6g,%.6g,%.3f,%.1f\n", run->step, loss, lr, grad_norm,
+                1e3 * step_s, (double)s->batch_size / step_s);
+        if (run->step % s->log_interval == 0 || run->step == s->steps || run->step == 1) {
+            log_step(run, loss, lr, 1e3 * step_s, &prog, step_skipped, log);
+            status = flush_metrics(metrics, out_dir);
+        }
+        if (status == TG_OK && run->step % s->eval_interval == 0 && run->step < s->steps) {
+            status = evaluate(run, val, tape, out_dir, log, metrics);
+        }
+        bool saved = false;
+        if (status == TG_OK && run->step % s->ckpt_interval == 0 && run->step < s->steps) {
+            status = save_step_checkpoint(run, out_dir, path, sizeof path);
+            if (status == TG_OK) {
+                fprintf(log, "checkpoint %s\n", path);
+                fflush(log);
+                saved = true;
+            }
+        }
+        *signal_number = stop_signal_received();
+        if (status == TG_OK && *signal_number != 0) {
+            status = flush_metrics(metrics, out_dir);
+            if (status == TG_OK && !saved) {
+                status = save_step_checkpoint(run, out_dir, path, sizeof path);
+            }
+            if (status == TG_OK) {
+                fprintf(log, "stopped by %s after step %ld of %ld; checkpoint written to %s; "
+                        "continue with: ddpm train --out %s --resume %s\n",
+                        signal_name(*signal_number), run->step, s->steps, path, out_dir, path);
+                fflush(log);
+            }
+            break;
+        }
+    }
+    return status;
 }
 
 int ddpm_train(ddpm_run *run, const char *out_dir, bool resuming, FILE *log, FILE *err) {
@@ -297,66 +378,36 @@ int ddpm_train(ddpm_run *run, const char *out_dir, bool resuming, FILE *log, FIL
     if (!resuming) {
         status = evaluate(run, &val, tape, out_dir, log, metrics);
     }
-    progress prog;
-    progress_init(&prog, run->step, s->steps);
-    char path[1024];
+    long skipped = 0;
     int signal_number = 0;
-    while (status == TG_OK && run->step < s->steps) {
-        double lr = tg_lr_at(&run->lr_schedule, run->step);
-        double start = progress_now_s();
-        double loss = NAN;
-        double grad_norm = NAN;
-        status = ddpm_train_step(run, tape, lr, &loss, &grad_norm);
-        if (status != TG_OK) {
-            break;
-        }
-        double step_s = progress_now_s() - start;
-        progress_record(&prog, run->step, step_s);
-        run->step++;
-
-        fprintf(metrics, "%ld,batch,%.6f,%.6g,%.6g,%.3f,%.1f\n", run->step, loss, lr, grad_norm,
-                1e3 * step_s, (double)s->batch_size / step_s);
-        if (run->step % s->log_interval == 0 || run->step == s->steps || run->step == 1) {
-            log_step(run, loss, lr, 1e3 * step_s, &prog, log);
-            fflush(metrics);
-        }
-        if (run->step % s->eval_interval == 0 && run->step < s->steps) {
-            status = evaluate(run, &val, tape, out_dir, log, metrics);
-        }
-        if (status == TG_OK && run->step % s->ckpt_interval == 0 && run->step < s->steps) {
-            status = save_step_checkpoint(run, out_dir, path, sizeof path);
-            if (status == TG_OK) {
-                fprintf(log, "checkpoint %s\n", path);
-            }
-        }
-        signal_number = stop_signal_received();
-        if (status == TG_OK && signal_number != 0) {
-            break;
-        }
+    if (status == TG_OK) {
+        status = train_loop(run, &val, tape, out_dir, log, metrics, &skipped, &signal_number);
     }
-
-    int exit_code = 0;
-    if (status == TG_OK && signal_number != 0) {
-        exit_code = stop_cleanly(run, out_dir, signal_number, log, err);
-    } else {
-        if (status == TG_OK) {
-            status = evaluate(run, &val, tape, out_dir, log, metrics);
-        }
+    if (status == TG_OK && signal_number == 0) {
+        status = evaluate(run, &val, tape, out_dir, log, metrics);
+        char path[1024];
         if (status == TG_OK) {
             status = save_step_checkpoint(run, out_dir, path, sizeof path);
-            if (status == TG_OK) {
-                fprintf(log, "checkpoint %s\n", path);
-            }
         }
-        if (status != TG_OK) {
-            fprintf(err, "ddpm train: %s\n", tg_last_error());
-            fprintf(err, "ddpm train: stopped at step %ld; earlier checkpoints in %s are "
-                    "intact\n", run->step, out_dir);
-            exit_code = 1;
+        if (status == TG_OK) {
+            fprintf(log, "checkpoint %s\n", path);
         }
     }
-    fclose(metrics);
+    if (skipped > 0) {
+        fprintf(log, "skipped %ld steps with a non-finite loss or gradient\n", skipped);
+    }
+    fflush(log);
+    if (fclose(metrics) != 0 && status == TG_OK) {
+        status = tg_set_error(TG_ERR_IO, "writing %s/metrics.csv failed: %s", out_dir,
+                              strerror(errno));
+    }
     ddpm_val_set_free(&val);
     tg_tape_free(tape);
-    return exit_code;
+    if (status != TG_OK) {
+        fprintf(err, "ddpm train: %s\n", tg_last_error());
+        fprintf(err, "ddpm train: stopped at step %ld; earlier checkpoints in %s are intact\n",
+                run->step, out_dir);
+        return 1;
+    }
+    return 0;
 }

@@ -36,7 +36,10 @@ int ddpm_train(ddpm_run *run, const char *out_dir, bool resuming, FILE *log, FIL
 
 /* Takes one optimizer step: draws a batch, its timesteps and noise, and
  * updates the weights and the EMA. Writes the batch loss and the gradient
- * norm before clipping. Exposed for tests. */
+ * norm before clipping. When either is not finite, returns TG_ERR_NUMERIC
+ * naming the step, or with settings.skip_nonfinite returns TG_OK and leaves
+ * the weights, the optimizer and the EMA unchanged (the batch and the noise
+ * are still drawn). Exposed for tests. */
 tg_status ddpm_train_step(ddpm_run *run, tg_tape *tape, double lr, double *loss,
                           double *grad_norm);
 
