@@ -158,3 +158,47 @@ run_unprivileged() {
     "${runner[@]}" "$@" >"$WORK/stdout" 2>"$WORK/stderr"
     STATUS=$?
 }
+
+# Checks the run-folder lock of `program`: while one process trains in the
+# folder run (resumed from the fixture run), a second that resumes into the
+# same folder is rejected with a message naming the first, and after the
+# first stops on SIGTERM the folder can be trained in again. Needs the
+# program's copy_fixture_run.
+expect_run_folder_locked() {
+    local program=$1
+    copy_fixture_run run
+    cp run/ckpt-00000020.h5 start.h5
+    "$program" train --out run --resume start.h5 --steps 100000000 --log-interval 1 \
+        --threads 1 >"$WORK/first.out" 2>"$WORK/first.err" &
+    local first=$!
+    for _ in $(seq 600); do
+        if grep -q '^step  *25/' "$WORK/first.out"; then
+            break
+        fi
+        if ! kill -0 $first 2>/dev/null; then
+            fail "the first run exited early; stderr: $(cat "$WORK/first.err")"
+        fi
+        sleep 0.05
+    done
+
+    run_program "$program" train --out run --resume start.h5 --steps 30 --threads 1
+    expect_rejection 1 "$PROGRAM_NAME train: another process (id $first) is training in --out \
+folder 'run'; wait for it to finish or choose another --out"
+
+    kill -TERM $first
+    wait $first
+    STATUS=$?
+    if [ $STATUS -ne 0 ]; then
+        fail "the first run exited with status $STATUS after SIGTERM; stderr:" \
+            "$(cat "$WORK/first.err")"
+    fi
+    if ! grep -q "stopped by SIGTERM" "$WORK/first.out"; then
+        fail "the first run did not stop cleanly: $(tail -3 "$WORK/first.out")"
+    fi
+
+    # With the first run gone, the folder can be trained in again.
+    local step
+    step=$(sed -n 's/.*stopped by SIGTERM after step \([0-9]*\) of .*/\1/p' "$WORK/first.out")
+    program_ok "$program" train --out run --resume "$(printf 'run/ckpt-%08d.h5' "$step")" \
+        --steps $((step + 2)) --threads 1
+}

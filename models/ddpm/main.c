@@ -24,6 +24,7 @@
 #include "png_image.h"
 #include "progress.h"
 #include "run.h"
+#include "run_lock.h"
 #include "sample.h"
 #include "train.h"
 
@@ -413,9 +414,15 @@ static int command_train(int argc, char **argv) {
     if (code == 0 && f.resume == NULL) {
         code = check_no_earlier_run(f.out, stderr);
     }
+    int lock = -1;
+    if (code == 0) {
+        lock = run_lock_acquire("ddpm train", f.out, stderr);
+        code = lock < 0 ? 1 : 0;
+    }
     if (code == 0) {
         code = ddpm_train(&run, f.out, f.resume != NULL, stdout, stderr);
     }
+    run_lock_release(lock);
     ddpm_run_free(&run);
     return code;
 }
