@@ -159,10 +159,10 @@ run_unprivileged() {
     STATUS=$?
 }
 
-# Checks the run-folder lock of `program`: while one process trains in the
-# folder run (resumed from the fixture run), a second that resumes into the
-# same folder is rejected with a message naming the first, and after the
-# first stops on SIGTERM the folder can be trained in again. Needs the
+# Checks the run-folder lock of `program`. While one process trains in the
+# folder run, resumed from the fixture run, a second that resumes into the
+# same folder must be rejected with a message naming the first. Once the
+# first stops on SIGTERM, the folder must accept a run again. Needs the
 # program's copy_fixture_run.
 expect_run_folder_locked() {
     local program=$1
