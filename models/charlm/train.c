@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "metrics_csv.h"
 #include "optim/clip.h"
 #include "progress.h"
 #include "stop_signal.h"
@@ -102,101 +103,6 @@ static void print_settings(const charlm_run *run, const char *out_dir, FILE *log
     fflush(log);
 }
 
-#define METRICS_HEADER "step,split,loss,lr,grad_norm,ms_per_step,tokens_per_s\n"
-
-/* Rewrites an existing metrics.csv with its header and the rows up to
- * `step`, through a temporary file renamed over it. A missing file is fine. */
-static tg_status trim_metrics(const char *path, long step) {
-    FILE *in = fopen(path, "r");
-    if (in == NULL) {
-        if (errno == ENOENT) {
-            return TG_OK;
-        }
-        return tg_set_error(TG_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-    }
-
-    char temp[1100];
-    snprintf(temp, sizeof temp, "%s.tmp", path);
-    FILE *out = fopen(temp, "w");
-    if (out == NULL) {
-        int err = errno;
-        fclose(in);
-        return tg_set_error(TG_ERR_IO, "cannot write %s: %s; check that --out is a writable "
-                            "folder", temp, strerror(err));
-    }
-
-    /* Rows start with their step; the header and unparsable lines stay. */
-    char *line = NULL;
-    size_t capacity = 0;
-    bool header = true;
-    while (getline(&line, &capacity, in) >= 0) {
-        char *end = NULL;
-        long row_step = strtol(line, &end, 10);
-        if (header || end == line || row_step <= step) {
-            fputs(line, out);
-        }
-        header = false;
-    }
-    free(line);
-
-    bool read_failed = ferror(in) != 0;
-    fclose(in);
-    int write_error = 0;
-    if (fflush(out) != 0 || ferror(out) != 0) {
-        write_error = errno != 0 ? errno : EIO;
-    }
-    if (fclose(out) != 0 && write_error == 0) {
-        write_error = errno;
-    }
-    if (read_failed || write_error != 0) {
-        remove(temp);
-        return tg_set_error(TG_ERR_IO, "cannot rewrite %s without the rows after step %ld: %s",
-                            path, step, read_failed ? "reading it failed" : strerror(write_error));
-    }
-    if (rename(temp, path) != 0) {
-        int err = errno;
-        remove(temp);
-        return tg_set_error(TG_ERR_IO, "cannot rewrite %s without the rows after step %ld: "
-                            "renaming %s over it failed: %s", path, step, temp, strerror(err));
-    }
-    return TG_OK;
-}
-
-/* Opens out_dir/metrics.csv: a new file, or, when resuming, the existing one
- * trimmed to the rows up to `step`, for appending. */
-static tg_status open_metrics(const char *out_dir, bool resuming, long step, FILE **metrics) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/metrics.csv", out_dir);
-    if (resuming) {
-        tg_status status = trim_metrics(path, step);
-        if (status != TG_OK) {
-            return status;
-        }
-    }
-    /* A resumed run appends, and writes the header only into a new file. */
-    struct stat st;
-    bool has_rows = stat(path, &st) == 0 && st.st_size > 0;
-    FILE *f = fopen(path, resuming ? "a" : "w");
-    if (f == NULL) {
-        return tg_set_error(TG_ERR_IO, "cannot write %s: %s; check that --out is a writable "
-                            "folder", path, strerror(errno));
-    }
-    if (!resuming || !has_rows) {
-        fputs(METRICS_HEADER, f);
-    }
-    *metrics = f;
-    return TG_OK;
-}
-
-/* Flushes metrics.csv and reports a write that failed since the last flush. */
-static tg_status flush_metrics(FILE *metrics, const char *out_dir) {
-    if (fflush(metrics) != 0 || ferror(metrics) != 0) {
-        return tg_set_error(TG_ERR_IO, "writing %s/metrics.csv failed: %s", out_dir,
-                            strerror(errno));
-    }
-    return TG_OK;
-}
-
 /* ---- Checkpoints ---------------------------------------------------------- */
 
 static tg_status save_step_checkpoint(const charlm_run *run, const char *out_dir, char *path,
@@ -236,7 +142,7 @@ static tg_status evaluate(charlm_run *run, step_buffers *b, long iters, const ch
     fflush(log);
     fprintf(metrics, "%ld,train,%.6f,%.6g,,,\n%ld,val,%.6f,%.6g,,,\n", run->step, train_loss, lr,
             run->step, val_loss, lr);
-    status = flush_metrics(metrics, out_dir);
+    status = metrics_csv_flush(metrics, out_dir);
     if (status == TG_OK && val_loss < run->best_val_loss) {
         run->best_val_loss = val_loss;
         char path[1024];
@@ -355,7 +261,7 @@ static tg_status train_loop(charlm_run *run, step_buffers *b, const char *out_di
                 r.grad_norm, 1e3 * step_s, tokens_per_s);
         if (run->step % s->log_interval == 0 || run->step == s->steps || run->step == 1) {
             log_step(run, &r, lr, 1e3 * step_s, &prog, log);
-            status = flush_metrics(metrics, out_dir);
+            status = metrics_csv_flush(metrics, out_dir);
         }
         if (status == TG_OK && run->step % s->eval_interval == 0 && run->step < s->steps) {
             status = evaluate(run, b, s->eval_iters, out_dir, log, metrics);
@@ -371,7 +277,7 @@ static tg_status train_loop(charlm_run *run, step_buffers *b, const char *out_di
         }
         *signal_number = stop_signal_received();
         if (status == TG_OK && *signal_number != 0) {
-            status = flush_metrics(metrics, out_dir);
+            status = metrics_csv_flush(metrics, out_dir);
             if (status == TG_OK && !saved) {
                 status = save_step_checkpoint(run, out_dir, path, sizeof path);
             }
@@ -396,7 +302,7 @@ int charlm_train(charlm_run *run, const char *out_dir, bool resuming, bool skip_
     FILE *metrics = NULL;
     tg_status status = buffers_init(&b, s->batch_size, s->block_size);
     if (status == TG_OK) {
-        status = open_metrics(out_dir, resuming, run->step, &metrics);
+        status = metrics_csv_open(out_dir, resuming, run->step, &metrics);
     }
     if (status != TG_OK) {
         fprintf(err, "charlm train: %s\n", tg_last_error());

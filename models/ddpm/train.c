@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics_csv.h"
 #include "optim/clip.h"
 #include "progress.h"
 #include "stop_signal.h"
@@ -183,22 +184,6 @@ static void print_settings(const ddpm_run *run, const char *out_dir, FILE *log) 
     fflush(log);
 }
 
-static FILE *open_metrics(const char *out_dir, bool resuming) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/metrics.csv", out_dir);
-    FILE *existing = fopen(path, "r");
-    bool exists = existing != NULL;
-    if (existing != NULL) {
-        fclose(existing);
-    }
-    FILE *f = fopen(path, resuming ? "a" : "w");
-    if (f != NULL && (!resuming || !exists)) {
-        /* charlm's columns; the tokens_per_s column records training items per second. */
-        fprintf(f, "step,split,loss,lr,grad_norm,ms_per_step,tokens_per_s\n");
-    }
-    return f;
-}
-
 static void log_step(const ddpm_run *run, double loss, double lr, double step_ms,
                      const progress *p, bool skipped, FILE *log) {
     const ddpm_settings *s = &run->settings;
@@ -277,15 +262,6 @@ static const char *signal_name(int signal_number) {
     return "a signal";
 }
 
-/* Flushes metrics.csv and reports a write that failed since the last flush. */
-static tg_status flush_metrics(FILE *metrics, const char *out_dir) {
-    if (fflush(metrics) != 0 || ferror(metrics) != 0) {
-        return tg_set_error(TG_ERR_IO, "writing %s/metrics.csv failed: %s", out_dir,
-                            strerror(errno));
-    }
-    return TG_OK;
-}
-
 /* Runs steps until the end or a stop signal, with periodic validations and
  * checkpoints. Counts the skipped steps in *skipped and stores the signal
  * received, or 0, in *signal_number. */
@@ -318,7 +294,7 @@ static tg_status train_loop(ddpm_run *run, const ddpm_val_set *val, tg_tape *tap
                 1e3 * step_s, (double)s->batch_size / step_s);
         if (run->step % s->log_interval == 0 || run->step == s->steps || run->step == 1) {
             log_step(run, loss, lr, 1e3 * step_s, &prog, step_skipped, log);
-            status = flush_metrics(metrics, out_dir);
+            status = metrics_csv_flush(metrics, out_dir);
         }
         if (status == TG_OK && run->step % s->eval_interval == 0 && run->step < s->steps) {
             status = evaluate(run, val, tape, out_dir, log, metrics);
@@ -334,7 +310,7 @@ static tg_status train_loop(ddpm_run *run, const ddpm_val_set *val, tg_tape *tap
         }
         *signal_number = stop_signal_received();
         if (status == TG_OK && *signal_number != 0) {
-            status = flush_metrics(metrics, out_dir);
+            status = metrics_csv_flush(metrics, out_dir);
             if (status == TG_OK && !saved) {
                 status = save_step_checkpoint(run, out_dir, path, sizeof path);
             }
@@ -361,10 +337,9 @@ int ddpm_train(ddpm_run *run, const char *out_dir, bool resuming, FILE *log, FIL
         tg_tape_free(tape);
         return 1;
     }
-    FILE *metrics = open_metrics(out_dir, resuming);
-    if (metrics == NULL) {
-        fprintf(err, "ddpm train: cannot write %s/metrics.csv: %s; check that --out is a "
-                "writable folder\n", out_dir, strerror(errno));
+    FILE *metrics = NULL;
+    if (metrics_csv_open(out_dir, resuming, run->step, &metrics) != TG_OK) {
+        fprintf(err, "ddpm train: %s\n", tg_last_error());
         ddpm_val_set_free(&val);
         tg_tape_free(tape);
         return 1;
