@@ -84,8 +84,8 @@ static int build_run(ddpm_run *run, const bench_options *o) {
     ddpm_settings *s = &run->settings;
     tg_status status = ddpm_data_load(&run->data, s->data, (int)s->val_count);
     if (status == TG_OK && run->data.image_size == 0) {
-        status = tg_set_error(TG_ERR_INVALID, "--data %s holds points, not images; give a "
-                              "folder of IDX image files", s->data);
+        status = tg_set_error(TG_ERR_INVALID, "--data %s is a set of points, not images; "
+                              "give a folder of IDX image files", s->data);
     }
     if (status == TG_OK) {
         s->data_dim = run->data.dim;
