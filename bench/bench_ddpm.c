@@ -1,10 +1,10 @@
 /* Benchmark of one training step of the diffusion model's patch Transformer.
  *
  * A step is ddpm_train_step, what `ddpm train` runs per iteration. It draws a
- * batch of images from the epoch sampler, draws timesteps and noise, noises
- * the images, runs forward and backward, clips the global gradient norm,
- * takes an AdamW step, updates the EMA when --ema is above 0, zeroes the
- * gradients and resets the tape.
+ * batch of images from the epoch sampler with their timesteps and noise,
+ * noises the images, runs forward and backward, clips the global gradient
+ * norm and takes an AdamW step. Then it updates the EMA when --ema is above
+ * 0, zeroes the gradients and resets the tape.
  * The defaults are those of `ddpm train`: 4 x 4 patches of 28 x 28 images,
  * width 128, 4 blocks, 4 heads, fixed 2-D sinusoidal positions, tanh GELU, a
  * timestep embedding 128 -> 512 -> 128, 1000 linear betas, batch 64, AdamW
@@ -54,10 +54,12 @@ static void fill_settings(ddpm_settings *s, const bench_options *o) {
     s->hidden = 512;
     s->t_freq_dim = 128;
     s->t_hidden = 512;
+
     s->schedule = "linear";
     s->timesteps = 1000;
     s->beta_start = 1e-4;
     s->beta_end = 0.02;
+
     s->lr = 1e-3;
     s->min_lr = 1e-4;
     s->lr_decay = "none";
@@ -67,6 +69,7 @@ static void fill_settings(ddpm_settings *s, const bench_options *o) {
     s->weight_decay = 0.0;
     s->grad_clip = 1.0;
     s->ema = o->ema;
+
     s->steps = o->warmup + o->steps;
     s->lr_decay_steps = s->steps;
     s->batch_size = o->batch_size;
