@@ -9,10 +9,11 @@ benchmark into the parts of a training step, e.g.
 Each sample goes to the first category that matches a function on its call
 stack, walking from the sampled function towards main. So a memset under a
 gradient allocation counts as gradient zeroing, and an sgemm kernel counts
-for the op that called it. Only samples taken during training steps count,
-under train_step or on an OpenMP or OpenBLAS worker thread, so the sgemm
-rate measurement and start-up are left out. Prints one line per category
-with its share of those samples, on all threads together.
+for the op that called it. Only samples taken during training steps count:
+under train_step (bench_gpt) or ddpm_train_step (bench_ddpm), or on an
+OpenMP or OpenBLAS worker thread. So the sgemm rate measurement and start-up
+are left out. Prints one line per category with its share of those samples,
+on all threads together.
 """
 import argparse
 import collections
@@ -31,12 +32,18 @@ CATEGORIES = [
                   r"softmax_backward_row|transpose_rows)"),
     ("LayerNorm", r"^(layernorm|tg_layernorm|row_backward)"),
     ("GELU", r"^(gelu_forward|gelu_backward_in_place|gelu_tanh|gelu_exact|tg__gelu|tg_gelu$)"),
-    ("residual adds", r"^(binary|tg_add|residual|gelu_mlp_backward\._omp_fn)"),
+    ("adds (residual and broadcast)", r"^(binary|tg_add|residual|sum_repeats|"
+                                      r"gelu_mlp_backward\._omp_fn)"),
     ("cross-entropy", r"^(cross_entropy|tg_cross_entropy)"),
+    ("MSE loss", r"^(mse_|tg_mse)"),
+    ("timestep embedding, SiLU", r"^(silu_|tg_silu|tg_timestep_embedding|tg_sinusoid)"),
+    ("patchify, unpatchify", r"^(patchify|permute_|tg_permute|tg_reshape|copy_rows)"),
     ("embeddings", r"^(embedding|tg_embedding|tg_pos_encoding)"),
     ("gradient clipping", r"^(tg_clip_grad_norm|sum_squares|chunk_sum_squares|scale)"),
     ("AdamW", r"^(adam_|tg_optimizer_step)"),
-    ("batch sampling", r"^tg_text_sampler"),
+    ("batch sampling and noising", r"^(tg_text_sampler|tg_epoch_sampler|ddpm_data_gather|"
+                                   r"ddpm_q_sample|tg_rng_)"),
+    ("EMA", r"^ddpm_run_update_ema"),
     ("GELU MLP, other", r"^gelu_mlp"),
 ]
 # Tried only when no frame matches CATEGORIES: work on a worker thread whose
@@ -75,7 +82,7 @@ def refine(category, names):
 
 
 def categorise(names):
-    in_step = "train_step" in names
+    in_step = any(n.endswith("train_step") for n in names)
     on_worker = any(n.startswith(("gomp_thread_start", "blas_thread_server")) for n in names)
     if not in_step and not on_worker:
         return None

@@ -1,6 +1,8 @@
 /* add, sub, mul, div and scale: forward values, gradient checks in float64
  * with broadcasting, and shape errors. */
 #include <criterion/criterion.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -141,4 +143,75 @@ Test(elementwise, mismatch_names_both_shapes) {
     tg_tensor_free(a);
     tg_tensor_free(b);
     tg_tape_free(tape);
+}
+
+/* Returns the gradient of the (B, 1, C) operand of add (or sub) with a
+ * (B, N, C) operand, for an upstream gradient seed (B, N, C), on `threads`
+ * threads. The broadcast operand is the first one when first is true. */
+static tg_scalar *middle_axis_gradient(binary_fn op, bool first, const tg_scalar *seed, int B,
+                                       int N, int C, int threads) {
+    omp_set_num_threads(threads);
+    tg_tape *tape = tg_tape_new();
+    int full_shape[3] = {B, N, C};
+    int row_shape[3] = {B, 1, C};
+    tg_tensor *full = tg_tensor_ones(3, full_shape);
+    tg_tensor *row = tg_tensor_ones(3, row_shape);
+    cr_assert_eq(tg_tensor_set_requires_grad(row, true), TG_OK);
+    tg_tensor *y = first ? op(tape, row, full) : op(tape, full, row);
+    cr_assert_not_null(y, "%s", tg_tape_error(tape));
+    cr_assert_eq(tg_tape_backward_from(tape, y, seed), TG_OK, "%s", tg_last_error());
+    tg_scalar *grad = malloc(row->size * sizeof *grad);
+    memcpy(grad, row->grad, row->size * sizeof *grad);
+    tg_tensor_free(full);
+    tg_tensor_free(row);
+    tg_tape_free(tape);
+    return grad;
+}
+
+/* Large enough that the reduction over N splits its columns over threads. */
+Test(elementwise, middle_axis_gradient_threads) {
+    enum { B = 6, N = 40, C = 200 };
+    tg_rng rng;
+    tg_rng_seed(&rng, 5);
+    static tg_scalar seed[B * N * C];
+    for (int i = 0; i < B * N * C; i++) {
+        seed[i] = (tg_scalar)tg_rng_normal(&rng);
+    }
+    struct {
+        const char *name;
+        binary_fn op;
+        bool first;
+        double sign;
+    } cases[] = {
+        {"add, broadcast second", tg_add, false, 1},
+        {"add, broadcast first", tg_add, true, 1},
+        {"sub, broadcast second", tg_sub, false, -1},
+        {"sub, broadcast first", tg_sub, true, 1},
+    };
+    double expected[B * C];
+    for (int b = 0; b < B; b++) {
+        for (int c = 0; c < C; c++) {
+            /* Summed in the order of the tokens, as the op does. */
+            tg_scalar sum = 0;
+            for (int n = 0; n < N; n++) {
+                sum += seed[(b * N + n) * C + c];
+            }
+            expected[b * C + c] = (double)sum;
+        }
+    }
+    int saved_threads = omp_get_max_threads();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tg_scalar *one_thread = middle_axis_gradient(cases[k].op, cases[k].first, seed, B, N, C, 1);
+        tg_scalar *two_threads = middle_axis_gradient(cases[k].op, cases[k].first, seed, B, N, C, 2);
+        double signed_expected[B * C];
+        for (int i = 0; i < B * C; i++) {
+            signed_expected[i] = cases[k].sign * expected[i];
+        }
+        expect_close(cases[k].name, one_thread, signed_expected, B * C, 0, 0);
+        cr_assert_eq(memcmp(one_thread, two_threads, B * C * sizeof *one_thread), 0,
+                     "%s: 1 and 2 threads give different bits", cases[k].name);
+        free(one_thread);
+        free(two_threads);
+    }
+    omp_set_num_threads(saved_threads);
 }

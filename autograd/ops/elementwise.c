@@ -13,7 +13,9 @@
  * Determinism: each gradient element is summed in a fixed order that does not
  * depend on the thread count. Inputs of full output size are updated in
  * parallel, because no two output elements touch the same input element.
- * Broadcast inputs are reduced sequentially.
+ * A broadcast input sums its terms in output order, element by element. The
+ * add and sub reductions split the input's elements over the threads, and
+ * the other cases run on one thread.
  */
 #include "elementwise.h"
 
@@ -115,6 +117,42 @@ static void binary_forward_same_shape(binary_kind kind, tg_scalar *y, const tg_s
     }
 }
 
+/* y = f(a, b) over one row of n elements, a and b read with strides sa and
+ * sb (1, or 0 for an element repeated along the row). The case where both
+ * are contiguous, such as a row of x + bias, gets a loop of its own so that it
+ * vectorises. */
+static void binary_forward_row(binary_kind kind, tg_scalar *restrict y,
+                               const tg_scalar *restrict a, size_t sa,
+                               const tg_scalar *restrict b, size_t sb, int n) {
+    if (sa == 1 && sb == 1) {
+        switch (kind) {
+        case BINARY_ADD:
+            for (int i = 0; i < n; i++) {
+                y[i] = a[i] + b[i];
+            }
+            return;
+        case BINARY_SUB:
+            for (int i = 0; i < n; i++) {
+                y[i] = a[i] - b[i];
+            }
+            return;
+        case BINARY_MUL:
+            for (int i = 0; i < n; i++) {
+                y[i] = a[i] * b[i];
+            }
+            return;
+        case BINARY_DIV:
+            for (int i = 0; i < n; i++) {
+                y[i] = a[i] / b[i];
+            }
+            return;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        y[i] = binary_apply(kind, a[(size_t)i * sa], b[(size_t)i * sb]);
+    }
+}
+
 static void binary_forward(binary_kind kind, tg_scalar *y, const tg_scalar *a, const tg_scalar *b,
                            const broadcast *bc) {
     /* One row is the innermost output dimension; rows are independent. */
@@ -127,10 +165,7 @@ static void binary_forward(binary_kind kind, tg_scalar *y, const tg_scalar *a, c
         size_t ia;
         size_t ib;
         broadcast_offsets(bc, (size_t)r * (size_t)inner, &ia, &ib);
-        tg_scalar *y_r = y + (size_t)r * (size_t)inner;
-        for (int i = 0; i < inner; i++) {
-            y_r[i] = binary_apply(kind, a[ia + (size_t)i * sa], b[ib + (size_t)i * sb]);
-        }
+        binary_forward_row(kind, y + (size_t)r * (size_t)inner, a + ia, sa, b + ib, sb, inner);
     }
 }
 
@@ -237,6 +272,50 @@ static void sum_repeats(tg_scalar *gx, const tg_scalar *dy, size_t repeats, size
     }
 }
 
+/* Adds (or subtracts, with negate) dy into gx for an input x that add or
+ * sub repeated along some output dimensions, but not along the innermost
+ * one, such as (B, 1, C) added to (B, N, C). Output rows of the innermost
+ * dimension are taken in order, so each element of gx sums its terms in
+ * the order of the odometer walk below and gets the same bits. The columns
+ * are split over the threads in blocks of whole cache lines. */
+static void sum_rows_into(tg_scalar *gx, const tg_scalar *dy, const broadcast *bc,
+                          const size_t *stride, bool negate) {
+    enum { COLUMNS = 64 };
+    int inner = bc->shape[bc->ndim - 1];
+    size_t rows = bc->size / (size_t)inner;
+    long column_blocks = (long)((inner + COLUMNS - 1) / COLUMNS);
+#pragma omp parallel for schedule(static) if (bc->size > 32768 && column_blocks > 1)
+    for (long c = 0; c < column_blocks; c++) {
+        int begin = (int)c * COLUMNS;
+        int end = begin + COLUMNS < inner ? begin + COLUMNS : inner;
+        size_t coordinate[TG_MAX_DIMS] = {0};
+        size_t offset = 0;
+        for (size_t r = 0; r < rows; r++) {
+            tg_scalar *restrict gx_r = gx + offset;
+            const tg_scalar *restrict dy_r = dy + r * (size_t)inner;
+            if (negate) {
+                for (int j = begin; j < end; j++) {
+                    gx_r[j] -= dy_r[j];
+                }
+            } else {
+                for (int j = begin; j < end; j++) {
+                    gx_r[j] += dy_r[j];
+                }
+            }
+            /* Advance the odometer over the dimensions before the innermost. */
+            for (int d = bc->ndim - 2; d >= 0; d--) {
+                coordinate[d]++;
+                offset += stride[d];
+                if (coordinate[d] < (size_t)bc->shape[d]) {
+                    break;
+                }
+                offset -= stride[d] * (size_t)bc->shape[d];
+                coordinate[d] = 0;
+            }
+        }
+    }
+}
+
 /* Adds dy * df/dx into gx for one input x (which = 0 for a, 1 for b). */
 static void binary_backward_input(binary_kind kind, int which, tg_scalar *gx, const tg_scalar *dy,
                                   const tg_scalar *a, const tg_scalar *b, const broadcast *bc,
@@ -264,6 +343,12 @@ static void binary_backward_input(binary_kind kind, int which, tg_scalar *gx, co
     if ((kind == BINARY_ADD || kind == BINARY_SUB) &&
         repeated_suffix(bc, which == 0 ? bc->a_stride : bc->b_stride, &repeats, &x_size)) {
         sum_repeats(gx, dy, repeats, x_size, kind == BINARY_SUB && which == 1);
+        return;
+    }
+    const size_t *x_stride = which == 0 ? bc->a_stride : bc->b_stride;
+    if ((kind == BINARY_ADD || kind == BINARY_SUB) && bc->ndim > 0 &&
+        x_stride[bc->ndim - 1] == 1) {
+        sum_rows_into(gx, dy, bc, x_stride, kind == BINARY_SUB && which == 1);
         return;
     }
     /* A repeated input: walk the output in order with an odometer of indices. */

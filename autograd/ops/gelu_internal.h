@@ -92,9 +92,11 @@ static inline tg_scalar tg__gelu_exp_minus_2u(tg_scalar x) {
 #endif
 }
 
-/* Returns the tanh form of GELU at x. */
+/* Returns the tanh form of GELU at x, as x s with the reciprocal s, so that
+ * it shares its one division with the derivative in tg__gelu_tanh_pair. */
 static inline tg_scalar tg__gelu_tanh(tg_scalar x) {
-    return x / (1 + tg__gelu_exp_minus_2u(x));
+    tg_scalar s = 1 / (1 + tg__gelu_exp_minus_2u(x));
+    return x * s;
 }
 
 /* Returns the derivative of the tanh form of GELU at x. */
@@ -109,8 +111,8 @@ static inline tg_scalar tg__gelu_tanh_derivative(tg_scalar x) {
  * same bits as tg__gelu_tanh and tg__gelu_tanh_derivative. */
 static inline void tg__gelu_tanh_pair(tg_scalar x, tg_scalar *y, tg_scalar *derivative) {
     tg_scalar e = tg__gelu_exp_minus_2u(x);
-    *y = x / (1 + e);
     tg_scalar s = 1 / (1 + e);
+    *y = x * s;
     tg_scalar du = TG__GELU_K * (1 + 3 * TG__GELU_C * x * x);
     *derivative = s + 2 * x * s * (e * s) * du;
 }
