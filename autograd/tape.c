@@ -1,5 +1,6 @@
 #include "tape.h"
 
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,9 +227,9 @@ tg_node *tg_tape_record(tg_tape *tape, const tg_op *op, tg_tensor *output, int n
 /* Sets x[0, n) to zero, in parallel blocks when n is large: the gradients of
  * a step's activations add up to megabytes. */
 static void zero_scalars(tg_scalar *x, size_t n) {
-    if (n <= 4 * ZERO_BLOCK) {
-        /* Not through a region with a false if clause: libgomp allocates a
-         * team from the heap for each such region. */
+    if (n <= 4 * ZERO_BLOCK || omp_get_max_threads() < 2) {
+        /* Not through a region with a false if clause or one thread: libgomp
+         * allocates the team of each one-thread region from the heap. */
         memset(x, 0, n * sizeof *x);
         return;
     }

@@ -38,6 +38,7 @@
  */
 #include "layernorm.h"
 
+#include <omp.h>
 #include <stdbool.h>
 #include <string.h>
 #include <tgmath.h>
@@ -197,11 +198,26 @@ static void layernorm_row(tg_scalar *restrict y, double *mean_out, double *rstd_
     }
 }
 
+/* Whether N rows of C run in an OpenMP region. A single-thread region is
+ * avoided, not only made serial by an if clause, because libgomp allocates
+ * the team of every one-thread region from the heap. */
+static bool use_threads(long N, int C) {
+    return N * C >= LN_PARALLEL_MIN && omp_get_max_threads() > 1;
+}
+
 /* Writes y (N, C), and mean (N) and rstd (N) unless they are NULL. */
 static void layernorm_forward(tg_scalar *y, double *mean, double *rstd, const tg_scalar *x,
                               const tg_scalar *gamma, const tg_scalar *beta, long N, int C,
                               double eps) {
-#pragma omp parallel for schedule(static) if (N * C >= LN_PARALLEL_MIN)
+    if (!use_threads(N, C)) {
+        for (long n = 0; n < N; n++) {
+            size_t offset = (size_t)n * (size_t)C;
+            layernorm_row(y + offset, mean != NULL ? mean + n : NULL,
+                          rstd != NULL ? rstd + n : NULL, x + offset, gamma, beta, C, eps);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (long n = 0; n < N; n++) {
         size_t offset = (size_t)n * (size_t)C;
         layernorm_row(y + offset, mean != NULL ? mean + n : NULL,
@@ -270,6 +286,27 @@ static void row_backward(tg_scalar *dx, tg_scalar *part_gamma, tg_scalar *part_b
     }
 }
 
+/* Runs row_backward over the rows of one chunk. partials, unless NULL, has
+ * room for 2 * C scalars per chunk; the chunk's dgamma and dbeta partials are
+ * written there. */
+static void backward_chunk(tg_scalar *dx, tg_scalar *partials, const tg_scalar *dy,
+                           const tg_scalar *x, const double *mean, const double *rstd,
+                           const tg_scalar *gamma, long N, int C, long chunk) {
+    tg_scalar *part_gamma = NULL;
+    tg_scalar *part_beta = NULL;
+    if (partials != NULL) {
+        part_gamma = partials + (size_t)chunk * 2 * (size_t)C;
+        part_beta = part_gamma + C;
+        memset(part_gamma, 0, 2 * (size_t)C * sizeof *part_gamma);
+    }
+    long end = (chunk + 1) * LN_CHUNK_ROWS < N ? (chunk + 1) * LN_CHUNK_ROWS : N;
+    for (long n = chunk * LN_CHUNK_ROWS; n < end; n++) {
+        size_t offset = (size_t)n * (size_t)C;
+        row_backward(dx != NULL ? dx + offset : NULL, part_gamma, part_beta, dy + offset,
+                     x + offset, row_centre_from(mean[n], rstd[n]), gamma, C);
+    }
+}
+
 /* Adds into dx (N, C), dgamma (C) and dbeta (C), each of which may be NULL.
  * partials has room for 2 * C scalars per chunk of rows when dgamma or
  * dbeta is wanted. */
@@ -279,20 +316,15 @@ static void layernorm_backward_kernel(tg_scalar *dx, tg_scalar *dgamma, tg_scala
                                       const tg_scalar *gamma, long N, int C) {
     long n_chunks = (N + LN_CHUNK_ROWS - 1) / LN_CHUNK_ROWS;
     bool want_params = dgamma != NULL || dbeta != NULL;
-#pragma omp parallel for schedule(static) if (N * C >= LN_PARALLEL_MIN)
-    for (long chunk = 0; chunk < n_chunks; chunk++) {
-        tg_scalar *part_gamma = NULL;
-        tg_scalar *part_beta = NULL;
-        if (want_params) {
-            part_gamma = partials + (size_t)chunk * 2 * (size_t)C;
-            part_beta = part_gamma + C;
-            memset(part_gamma, 0, 2 * (size_t)C * sizeof *part_gamma);
+    tg_scalar *chunk_partials = want_params ? partials : NULL;
+    if (!use_threads(N, C)) {
+        for (long chunk = 0; chunk < n_chunks; chunk++) {
+            backward_chunk(dx, chunk_partials, dy, x, mean, rstd, gamma, N, C, chunk);
         }
-        long end = (chunk + 1) * LN_CHUNK_ROWS < N ? (chunk + 1) * LN_CHUNK_ROWS : N;
-        for (long n = chunk * LN_CHUNK_ROWS; n < end; n++) {
-            size_t offset = (size_t)n * (size_t)C;
-            row_backward(dx != NULL ? dx + offset : NULL, part_gamma, part_beta, dy + offset,
-                         x + offset, row_centre_from(mean[n], rstd[n]), gamma, C);
+    } else {
+#pragma omp parallel for schedule(static)
+        for (long chunk = 0; chunk < n_chunks; chunk++) {
+            backward_chunk(dx, chunk_partials, dy, x, mean, rstd, gamma, N, C, chunk);
         }
     }
     if (!want_params) {

@@ -131,7 +131,15 @@ void tg__linear_backward(tg_scalar *dx, tg_scalar *dw, tg_scalar *db, const tg_s
 
 /* Adds dy (n) into dr (n). */
 static void residual_backward(tg_scalar *dr, const tg_scalar *dy, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    /* No region with one thread or a false if clause: libgomp allocates the
+     * team of every one-thread region from the heap. */
+    if (n <= PARALLEL_MIN || omp_get_max_threads() < 2) {
+        for (size_t i = 0; i < n; i++) {
+            dr[i] += dy[i];
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (long i = 0; i < (long)n; i++) {
         dr[i] += dy[i];
     }
