@@ -28,7 +28,9 @@
  * which multiplies only by the keys its last row may see, so the gemms skip
  * most of the masked upper triangle.
  *
- * Threads: the (b, h) pairs run in parallel (schedule static). OpenBLAS's
+ * Threads: the (b, h) pairs run in parallel, taken by the threads in turn
+ * (schedule dynamic), so a thread that loses its core to another process
+ * leaves its pairs to the others. OpenBLAS's
  * OpenMP build (0.3.21 here) runs a gemm called inside an active parallel
  * region on the calling thread alone, so every gemm of a pair runs on one
  * thread in one fixed order. Each pair reads and writes only its own slices
@@ -363,7 +365,7 @@ static void attention_forward(tg_scalar *out, tg_scalar *probs, tg_scalar *scrat
         }
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
     for (long bh = 0; bh < pairs; bh++) {
         tg_scalar *thread_scratch = scratch + (size_t)omp_get_thread_num() * per_thread;
         attention_forward_pair(out, probs, thread_scratch, q, k, v, mask, p, bh);
@@ -453,7 +455,7 @@ static void attention_backward_kernel(tg_scalar *dq, tg_scalar *dk, tg_scalar *d
         }
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
     for (long bh = 0; bh < pairs; bh++) {
         tg_scalar *thread_scratch =
             scratch != NULL

@@ -28,7 +28,7 @@
  * rstd = 1 / sqrt(eps).
  *
  * Threads and determinism: rows are independent, so y and dx are computed in
- * parallel over rows. dgamma and dbeta sum over rows: the rows are cut into
+ * parallel over blocks of rows, which the threads take in turn. dgamma and dbeta sum over rows: the rows are cut into
  * chunks of LN_CHUNK_ROWS, each chunk adds its rows in order into its own
  * partial sums, and the partials are then added chunk by chunk in double.
  * The order of every sum is fixed by N and C alone, never by the thread
@@ -217,7 +217,7 @@ static void layernorm_forward(tg_scalar *y, double *mean, double *rstd, const tg
         }
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, LN_CHUNK_ROWS)
     for (long n = 0; n < N; n++) {
         size_t offset = (size_t)n * (size_t)C;
         layernorm_row(y + offset, mean != NULL ? mean + n : NULL,
@@ -322,7 +322,7 @@ static void layernorm_backward_kernel(tg_scalar *dx, tg_scalar *dgamma, tg_scala
             backward_chunk(dx, chunk_partials, dy, x, mean, rstd, gamma, N, C, chunk);
         }
     } else {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
         for (long chunk = 0; chunk < n_chunks; chunk++) {
             backward_chunk(dx, chunk_partials, dy, x, mean, rstd, gamma, N, C, chunk);
         }
