@@ -40,7 +40,7 @@ def parse_args(argv):
                    help="timed steps per run (the reference runs 10 more, which it leaves out)")
     p.add_argument("--spin-count", default="1000",
                    help="GOMP_SPINCOUNT for tapegrad, the value the reference sets for itself "
-                        "unless the environment has one; 'default' leaves libgomp's own")
+                        "unless the environment has one; 'default' gives libgomp's own, 300000")
     return p.parse_args(argv)
 
 
@@ -84,10 +84,12 @@ def main(argv=None):
             sys.exit(f"compare_gpt: {what} {path} not found")
 
     ours_env = dict(os.environ)
-    if args.spin_count != "default":
-        ours_env.setdefault("GOMP_SPINCOUNT", args.spin_count)
-    print(f"tapegrad runs with GOMP_SPINCOUNT={ours_env.get('GOMP_SPINCOUNT', '(libgomp default)')}",
-          flush=True)
+    # bench_gpt sets GOMP_SPINCOUNT=1000 for itself when the environment has
+    # no value, so libgomp's default is passed as a number: 300000 spins when
+    # OMP_WAIT_POLICY is not set (GCC's libgomp manual, GOMP_SPINCOUNT).
+    spin_count = "300000" if args.spin_count == "default" else args.spin_count
+    ours_env.setdefault("GOMP_SPINCOUNT", spin_count)
+    print(f"tapegrad runs with GOMP_SPINCOUNT={ours_env['GOMP_SPINCOUNT']}", flush=True)
     results = {t: {"ours": [], "torch": [], "ours_rss": [], "torch_rss": []}
                for t in thread_counts}
     for r in range(args.rounds):
