@@ -26,10 +26,13 @@ typedef struct bench_gemm_shape {
 } bench_gemm_shape;
 
 /* sgemm rates over a set of shapes, each the total FLOPs of one pass over
- * the shapes divided by the median time of such a pass. */
+ * the shapes divided by the median time of such a pass, or by the shortest
+ * time for the _best_ rates. */
 typedef struct bench_sgemm_rate {
     double blas_threads_flops;  /* cblas_sgemm threaded by OpenBLAS itself */
     double split_rows_flops;    /* rows split over OpenMP threads, one sgemm each */
+    double blas_threads_best_flops;
+    double split_rows_best_flops;
     int threads;
 } bench_sgemm_rate;
 
