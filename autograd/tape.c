@@ -274,6 +274,25 @@ tg_scalar *tg_node_input_grad(tg_node *node, int i) {
     return tensor_grad(node->tape, input);
 }
 
+tg_scalar *tg_node_input_grad_first(tg_node *node, int i, bool *first) {
+    tg_tensor *input = node->inputs[i];
+    *first = false;
+    if (!input->requires_grad) {
+        return NULL;
+    }
+    if (input->grad != NULL || input->view_of != NULL) {
+        return tensor_grad(node->tape, input);
+    }
+    input->grad = tg_arena_alloc(&node->tape->arena, input->size * sizeof *input->grad);
+    if (input->grad == NULL) {
+        tg_op_fail(node->tape, TG_ERR_NOMEM, "backward: out of memory allocating a gradient "
+                   "of %zu elements", input->size);
+        return NULL;
+    }
+    *first = true;
+    return input->grad;
+}
+
 /* ---- Backward ------------------------------------------------------------ */
 
 tg_status tg_tape_backward_from(tg_tape *tape, tg_tensor *output, const tg_scalar *output_grad) {

@@ -119,50 +119,68 @@ static double cross_entropy_forward(tg_scalar *lse, const tg_scalar *logits,
 }
 
 /* Adds (softmax - onehot) * scale into row r of dlogits unless the row is
- * ignored. */
-static void cross_entropy_row_backward(tg_scalar *dlogits, const tg_scalar *logits,
-                                       const tg_scalar *lse, const int32_t *targets, size_t V,
-                                       int32_t ignore_index, tg_scalar scale, size_t r) {
+ * ignored. With overwrite, writes it instead, and zeros for an ignored row. */
+static void cross_entropy_row_backward(tg_scalar *dlogits, bool overwrite,
+                                       const tg_scalar *logits, const tg_scalar *lse,
+                                       const int32_t *targets, size_t V, int32_t ignore_index,
+                                       tg_scalar scale, size_t r) {
     int32_t t = targets[r];
+    tg_scalar *dx_r = dlogits + r * V;
     if (t == ignore_index) {
+        if (overwrite) {
+            memset(dx_r, 0, V * sizeof *dx_r);
+        }
         return;
     }
     const tg_scalar *x_r = logits + r * V;
-    tg_scalar *dx_r = dlogits + r * V;
     tg_scalar lse_r = lse[r];
-    for (size_t j = 0; j < V; j++) {
-        dx_r[j] += exp(x_r[j] - lse_r) * scale;
+    if (overwrite) {
+        for (size_t j = 0; j < V; j++) {
+            dx_r[j] = exp(x_r[j] - lse_r) * scale;
+        }
+    } else {
+        for (size_t j = 0; j < V; j++) {
+            dx_r[j] += exp(x_r[j] - lse_r) * scale;
+        }
     }
     dx_r[t] -= scale;
 }
 
 /* Adds (softmax - onehot) * scale into dlogits for kept rows, where scale is
- * dloss / count. */
-static void cross_entropy_backward(tg_scalar *dlogits, const tg_scalar *logits,
+ * dloss / count, or with overwrite writes every row. */
+static void cross_entropy_backward(tg_scalar *dlogits, bool overwrite, const tg_scalar *logits,
                                    const tg_scalar *lse, const int32_t *targets, size_t N,
                                    size_t V, int32_t ignore_index, tg_scalar scale) {
     if (!use_threads(N * V)) {
         for (size_t r = 0; r < N; r++) {
-            cross_entropy_row_backward(dlogits, logits, lse, targets, V, ignore_index, scale, r);
+            cross_entropy_row_backward(dlogits, overwrite, logits, lse, targets, V, ignore_index,
+                                       scale, r);
         }
         return;
     }
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < (long)N; r++) {
-        cross_entropy_row_backward(dlogits, logits, lse, targets, V, ignore_index, scale,
-                                   (size_t)r);
+        cross_entropy_row_backward(dlogits, overwrite, logits, lse, targets, V, ignore_index,
+                                   scale, (size_t)r);
     }
 }
 
 static void cross_entropy_node_backward(tg_node *node) {
     size_t count = (size_t)node->ints[2];
-    tg_scalar *dlogits = tg_node_input_grad(node, 0);
-    if (dlogits == NULL || count == 0) {
+    bool first;
+    tg_scalar *dlogits = tg_node_input_grad_first(node, 0, &first);
+    if (dlogits == NULL) {
+        return;
+    }
+    if (count == 0) {
+        if (first) {
+            memset(dlogits, 0, node->inputs[0]->size * sizeof *dlogits);
+        }
         return;
     }
     const cross_entropy_saved *saved = node->saved;
     tg_scalar scale = (tg_scalar)((double)node->output->grad[0] / (double)count);
-    cross_entropy_backward(dlogits, node->inputs[0]->data, saved->lse, saved->targets,
+    cross_entropy_backward(dlogits, first, node->inputs[0]->data, saved->lse, saved->targets,
                            (size_t)node->ints[0], (size_t)node->ints[1], (int32_t)node->ints[3],
                            scale);
 }
