@@ -222,10 +222,17 @@ void bench_limit_spin_wait(char **argv) {
     }
     /* libgomp reads both variables once, in its load-time constructor, so the
      * new value takes effect only in a new image of the program. */
+    char path[4096];
+    ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (length <= 0 || (size_t)length >= sizeof path - 1) {
+        return;
+    }
+    path[length] = '\0';
     if (setenv("GOMP_SPINCOUNT", BENCH_SPIN_COUNT, 0) != 0) {
         return;
     }
-    execv("/proc/self/exe", argv);
+    /* The program's own path, not /proc/self/exe, keeps its process name. */
+    execv(path, argv);
     /* Reached only if the exec failed: run on with libgomp's defaults. */
     unsetenv("GOMP_SPINCOUNT");
 }
