@@ -11,7 +11,7 @@
  *      needs in node->saved (allocated with tg_tape_alloc) and node->ints.
  * The backward reads node->output->grad and adds into the gradient buffers
  * returned by tg_node_input_grad(). It never overwrites them, because several
- * ops may feed the same input, unless tg_node_input_grad_first() says that
+ * ops may feed the same input, unless tg_node_input_grad_first() reports that
  * this node is the first to reach the buffer.
  *
  * Nothing central lists the ops: each node points at its op's static

@@ -22,7 +22,8 @@ import sys
 
 # (category, pattern on a function name), tried in this order on every frame.
 CATEGORIES = [
-    ("zeroing new gradient buffers", r"^(tg_arena_calloc|tensor_grad|zero_scalars)"),
+    ("zeroing new gradient buffers", r"^(tg_arena_calloc|tensor_grad|zero_scalars|"
+                                     r"tg_node_input_grad)"),
     ("tape reset, parameter gradient zeroing", r"^(tg_tape_reset|tg_arena_reset|"
                                                r"tg_param_list_zero_grad|tg_tensor_zero_grad)$"),
     ("matrix products (linear layers)", r"^(linear_|tg_linear|tg__linear|matmul_|tg_matmul|"

@@ -290,9 +290,9 @@ static void transpose_rows(tg_scalar *restrict xt, int ldt, const tg_scalar *res
     }
 }
 
-/* Whether the (b, h) pairs run in an OpenMP region. A single-thread region
- * is avoided, not only made serial by an if clause, because libgomp allocates
- * the team of every one-thread region from the heap. */
+/* Returns whether the (b, h) pairs run in an OpenMP region. A one-thread
+ * region is avoided, not only made serial by an if clause, because libgomp
+ * allocates the team of every one-thread region from the heap. */
 static bool use_threads(long pairs) {
     return pairs > 1 && omp_get_max_threads() > 1;
 }

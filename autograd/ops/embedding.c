@@ -24,9 +24,10 @@
 /* Columns summed at once in the backward (a double accumulator on the stack). */
 #define COLUMN_BLOCK 64
 
-/* Whether a loop over `elements` runs in an OpenMP region. A single-thread
- * region is avoided, not only made serial by an if clause, because libgomp
- * allocates the team of every one-thread region from the heap. */
+/* Returns whether a loop over `elements` runs in an OpenMP region. A
+ * one-thread region is avoided, not only made serial by an if clause,
+ * because libgomp allocates the team of every one-thread region from the
+ * heap. */
 static bool use_threads(size_t elements) {
     return elements > PARALLEL_MIN_ELEMENTS && omp_get_max_threads() > 1;
 }

@@ -199,9 +199,9 @@ static void layernorm_row(tg_scalar *restrict y, double *mean_out, double *rstd_
     }
 }
 
-/* Whether N rows of C run in an OpenMP region. A single-thread region is
- * avoided, not only made serial by an if clause, because libgomp allocates
- * the team of every one-thread region from the heap. */
+/* Returns whether N rows of C run in an OpenMP region. A one-thread region
+ * is avoided, not only made serial by an if clause, because libgomp
+ * allocates the team of every one-thread region from the heap. */
 static bool use_threads(long N, int C) {
     return N * C >= LN_PARALLEL_MIN && omp_get_max_threads() > 1;
 }
@@ -320,7 +320,7 @@ static void backward_chunk(tg_scalar *dx, bool dx_first, tg_scalar *partials,
 }
 
 /* Adds into dx (N, C), or writes it when dx_first is true, and adds into
- * dgamma (C) and dbeta (C); each of the three may be NULL. partials has room
+ * dgamma (C) and dbeta (C). Each of the three may be NULL. partials has room
  * for 2 * C scalars per chunk of rows when dgamma or dbeta is wanted. */
 static void layernorm_backward_kernel(tg_scalar *dx, bool dx_first, tg_scalar *dgamma,
                                       tg_scalar *dbeta, tg_scalar *partials,

@@ -64,7 +64,7 @@ void tg__linear_forward(tg_scalar *y, const tg_scalar *x, const tg_scalar *w, co
      * threads when there are two. The halves depend on the shape alone, so
      * every thread count makes the same gemm calls and gets the same bits.
      * The threads take the halves in turn (schedule dynamic), so when another
-     * process holds one core, the thread that has a core runs both halves
+     * process occupies one core, the thread that has a core runs both halves
      * instead of waiting for the other. OpenBLAS's own threading of one gemm
      * measured 20 % slower for the (768, 128) x (128, 384) products of the
      * charlm benchmark. */

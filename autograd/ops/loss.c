@@ -39,9 +39,10 @@
 /* Element count above which kernels start OpenMP threads. */
 #define PARALLEL_MIN 32768
 
-/* Whether a loop over `elements` runs in an OpenMP region. A single-thread
- * region is avoided, not only made serial by an if clause, because libgomp
- * allocates the team of every one-thread region from the heap. */
+/* Returns whether a loop over `elements` runs in an OpenMP region. A
+ * one-thread region is avoided, not only made serial by an if clause,
+ * because libgomp allocates the team of every one-thread region from the
+ * heap. */
 static bool use_threads(size_t elements) {
     return elements > PARALLEL_MIN && omp_get_max_threads() > 1;
 }
@@ -119,7 +120,7 @@ static double cross_entropy_forward(tg_scalar *lse, const tg_scalar *logits,
 }
 
 /* Adds (softmax - onehot) * scale into row r of dlogits unless the row is
- * ignored. With overwrite, writes it instead, and zeros for an ignored row. */
+ * ignored. With overwrite, writes it instead, and writes zeros for an ignored row. */
 static void cross_entropy_row_backward(tg_scalar *dlogits, bool overwrite,
                                        const tg_scalar *logits, const tg_scalar *lse,
                                        const int32_t *targets, size_t V, int32_t ignore_index,
