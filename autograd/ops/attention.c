@@ -280,11 +280,12 @@ static row_block row_block_at(const attention_plan *p, int index) {
 /* Copies the first n rows of x (n, D), row stride ld, into xt (D, n) with row
  * stride ldt. The score gemms then multiply by a plain (D, n) matrix, which
  * OpenBLAS's small-matrix kernels run about twice as fast as the transposed
- * operand of Q K^T read in place. */
+ * operand of Q K^T read in place. The loop writes xt row by row: with the
+ * loops the other way round, its strided stores took about 2 % of a charlm step. */
 static void transpose_rows(tg_scalar *restrict xt, int ldt, const tg_scalar *restrict x, int ld,
                            int n, int D) {
-    for (int j = 0; j < n; j++) {
-        for (int d = 0; d < D; d++) {
+    for (int d = 0; d < D; d++) {
+        for (int j = 0; j < n; j++) {
             xt[(size_t)d * ldt + j] = x[(size_t)j * ld + d];
         }
     }
