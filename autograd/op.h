@@ -11,7 +11,8 @@
  *      needs in node->saved (allocated with tg_tape_alloc) and node->ints.
  * The backward reads node->output->grad and adds into the gradient buffers
  * returned by tg_node_input_grad(). It never overwrites them, because several
- * ops may feed the same input.
+ * ops may feed the same input, unless tg_node_input_grad_first() reports that
+ * this node is the first to reach the buffer.
  *
  * Nothing central lists the ops: each node points at its op's static
  * descriptor, so a new op, in the library or in user code, touches only its
@@ -80,5 +81,12 @@ tg_node *tg_tape_record(tg_tape *tape, const tg_op *op, tg_tensor *output, int n
 /* Returns the gradient buffer of input i, allocating it zeroed on first use,
  * or NULL if that input does not require grad. Call only from a backward. */
 tg_scalar *tg_node_input_grad(tg_node *node, int i);
+
+/* As tg_node_input_grad, but when input i, not a view, has no gradient buffer
+ * yet, allocates one without zeroing it and sets *first to true: the caller
+ * must then write every element instead of adding. Otherwise sets *first to
+ * false. This spares a pass of zeroes over a gradient that one op writes
+ * whole anyway. */
+tg_scalar *tg_node_input_grad_first(tg_node *node, int i, bool *first);
 
 #endif

@@ -76,27 +76,36 @@ size_t tg_param_list_numel(const tg_param_list *list) {
     return total;
 }
 
-void tg_param_list_zero_grad(const tg_param_list *list) {
-    /* One parallel region: the threads split the concatenation of all
-     * gradients into equal spans. */
-    size_t total = tg_param_list_numel(list);
-#pragma omp parallel if (total > ZERO_GRAD_PARALLEL_MIN)
-    {
-        size_t threads = (size_t)omp_get_num_threads();
-        size_t thread = (size_t)omp_get_thread_num();
-        size_t begin = total * thread / threads;
-        size_t end = total * (thread + 1) / threads;
-        size_t offset = 0;
-        for (int i = 0; i < list->count && offset < end; i++) {
-            tg_tensor *t = list->items[i].tensor;
-            size_t lo = begin > offset ? begin - offset : 0;
-            size_t hi = end - offset < t->size ? end - offset : t->size;
-            offset += t->size;
-            if (t->grad != NULL && lo < hi) {
-                memset(t->grad + lo, 0, (hi - lo) * sizeof *t->grad);
-            }
+/* Zeroes span `thread` of `threads` equal spans of the concatenation of all
+ * gradients (total elements). */
+static void zero_grad_span(const tg_param_list *list, size_t total, size_t thread,
+                           size_t threads) {
+    size_t begin = total * thread / threads;
+    size_t end = total * (thread + 1) / threads;
+    size_t offset = 0;
+    for (int i = 0; i < list->count && offset < end; i++) {
+        tg_tensor *t = list->items[i].tensor;
+        size_t lo = begin > offset ? begin - offset : 0;
+        size_t hi = end - offset < t->size ? end - offset : t->size;
+        offset += t->size;
+        if (t->grad != NULL && lo < hi) {
+            memset(t->grad + lo, 0, (hi - lo) * sizeof *t->grad);
         }
     }
+}
+
+void tg_param_list_zero_grad(const tg_param_list *list) {
+    /* One parallel region: the threads split the concatenation of all
+     * gradients into equal spans. With one thread there is no region at all,
+     * because libgomp allocates the team of a one-thread region from the
+     * heap. */
+    size_t total = tg_param_list_numel(list);
+    if (total <= ZERO_GRAD_PARALLEL_MIN || omp_get_max_threads() < 2) {
+        zero_grad_span(list, total, 0, 1);
+        return;
+    }
+#pragma omp parallel
+    zero_grad_span(list, total, (size_t)omp_get_thread_num(), (size_t)omp_get_num_threads());
 }
 
 const char *tg_param_kind_name(tg_param_kind kind) {

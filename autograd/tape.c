@@ -1,5 +1,6 @@
 #include "tape.h"
 
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,9 +227,9 @@ tg_node *tg_tape_record(tg_tape *tape, const tg_op *op, tg_tensor *output, int n
 /* Sets x[0, n) to zero, in parallel blocks when n is large: the gradients of
  * a step's activations add up to megabytes. */
 static void zero_scalars(tg_scalar *x, size_t n) {
-    if (n <= 4 * ZERO_BLOCK) {
-        /* Not through a region with a false if clause: libgomp allocates a
-         * team from the heap for each such region. */
+    if (n <= 4 * ZERO_BLOCK || omp_get_max_threads() < 2) {
+        /* Not through a region with a false if clause or one thread: libgomp
+         * allocates the team of each one-thread region from the heap. */
         memset(x, 0, n * sizeof *x);
         return;
     }
@@ -271,6 +272,25 @@ tg_scalar *tg_node_input_grad(tg_node *node, int i) {
         return NULL;
     }
     return tensor_grad(node->tape, input);
+}
+
+tg_scalar *tg_node_input_grad_first(tg_node *node, int i, bool *first) {
+    tg_tensor *input = node->inputs[i];
+    *first = false;
+    if (!input->requires_grad) {
+        return NULL;
+    }
+    if (input->grad != NULL || input->view_of != NULL) {
+        return tensor_grad(node->tape, input);
+    }
+    input->grad = tg_arena_alloc(&node->tape->arena, input->size * sizeof *input->grad);
+    if (input->grad == NULL) {
+        tg_op_fail(node->tape, TG_ERR_NOMEM, "backward: out of memory allocating a gradient "
+                   "of %zu elements", input->size);
+        return NULL;
+    }
+    *first = true;
+    return input->grad;
 }
 
 /* ---- Backward ------------------------------------------------------------ */

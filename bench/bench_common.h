@@ -26,10 +26,13 @@ typedef struct bench_gemm_shape {
 } bench_gemm_shape;
 
 /* sgemm rates over a set of shapes, each the total FLOPs of one pass over
- * the shapes divided by the median time of such a pass. */
+ * the shapes divided by the median time of such a pass, or by the shortest
+ * time for the _best_ rates. */
 typedef struct bench_sgemm_rate {
     double blas_threads_flops;  /* cblas_sgemm threaded by OpenBLAS itself */
     double split_rows_flops;    /* rows split over OpenMP threads, one sgemm each */
+    double blas_threads_best_flops;
+    double split_rows_best_flops;
     int threads;
 } bench_sgemm_rate;
 
@@ -51,6 +54,18 @@ size_t bench_peak_rss_bytes(void);
  * program was built without them (sanitizer builds, which replace malloc
  * themselves). */
 long bench_heap_calls(void);
+
+/* The GOMP_SPINCOUNT that bench_limit_spin_wait sets: the value the PyTorch
+ * reference trainer sets for itself. */
+#define BENCH_SPIN_COUNT "1000"
+
+/* Re-executes the program with GOMP_SPINCOUNT=BENCH_SPIN_COUNT when the
+ * environment sets neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY, and returns
+ * otherwise or if the exec fails. With libgomp's default of 300000 spins, a
+ * thread that waits at a barrier keeps its core busy, and on a machine whose
+ * cores other processes share, a 2-thread charlm step measured 4 to 6 times
+ * slower. Call it first in main, with main's argv. */
+void bench_limit_spin_wait(char **argv);
 
 /* What a benchmark prints. Times in milliseconds, sizes in bytes. */
 typedef struct bench_report {

@@ -10,9 +10,11 @@ clip, AdamW) and leaving out its first 10 iterations. It runs under
 --python, an interpreter with torch. Each round runs, for every thread
 count, our benchmark and then the reference, so both see the same machine
 load. The reference sets GOMP_SPINCOUNT=1000 for itself unless the
-environment sets it, and by default our benchmark gets the same value. A round's figures for one thread count are one pair. The summary
-gives the median over the rounds of each program's median step time, the
-ratio of those medians, the speed-up from the first to the last thread
+environment sets it, and by default our benchmark gets the same value.
+A round's figures for one thread count are one pair, printed with
+the 1-minute load average after it. The summary gives the median over the
+rounds of each program's median step time, the ratio of those medians, the
+median of the pairs' ratios, the speed-up from the first to the last thread
 count, and the peak RSS of each process (from wait4).
 """
 import argparse
@@ -40,7 +42,7 @@ def parse_args(argv):
                    help="timed steps per run (the reference runs 10 more, which it leaves out)")
     p.add_argument("--spin-count", default="1000",
                    help="GOMP_SPINCOUNT for tapegrad, the value the reference sets for itself "
-                        "unless the environment has one; 'default' leaves libgomp's own")
+                        "unless the environment has one; 'default' gives libgomp's own, 300000")
     return p.parse_args(argv)
 
 
@@ -84,11 +86,13 @@ def main(argv=None):
             sys.exit(f"compare_gpt: {what} {path} not found")
 
     ours_env = dict(os.environ)
-    if args.spin_count != "default":
-        ours_env.setdefault("GOMP_SPINCOUNT", args.spin_count)
-    print(f"tapegrad runs with GOMP_SPINCOUNT={ours_env.get('GOMP_SPINCOUNT', '(libgomp default)')}",
-          flush=True)
-    results = {t: {"ours": [], "torch": [], "ours_rss": [], "torch_rss": []}
+    # bench_gpt sets GOMP_SPINCOUNT=1000 for itself when the environment has
+    # no value, so libgomp's default is passed as a number: 300000 spins when
+    # OMP_WAIT_POLICY is not set (GCC's libgomp manual, GOMP_SPINCOUNT).
+    spin_count = "300000" if args.spin_count == "default" else args.spin_count
+    ours_env.setdefault("GOMP_SPINCOUNT", spin_count)
+    print(f"tapegrad runs with GOMP_SPINCOUNT={ours_env['GOMP_SPINCOUNT']}", flush=True)
+    results = {t: {"ours": [], "torch": [], "ours_rss": [], "torch_rss": [], "ratio": []}
                for t in thread_counts}
     for r in range(args.rounds):
         for t in thread_counts:
@@ -99,14 +103,16 @@ def main(argv=None):
             res["torch"].append(ref["median_ms_per_iter"])
             res["ours_rss"].append(ours_rss)
             res["torch_rss"].append(ref_rss)
+            res["ratio"].append(ours["median_ms_per_step"] / ref["median_ms_per_iter"])
             print(f"round {r + 1}/{args.rounds}  threads {t}:  tapegrad "
                   f"{ours['median_ms_per_step']:7.2f} ms  PyTorch {ref['median_ms_per_iter']:7.2f} ms"
-                  f"  ratio {ours['median_ms_per_step'] / ref['median_ms_per_iter']:.3f}"
-                  f"  peak RSS {mib(ours_rss):.0f} / {mib(ref_rss):.0f} MiB", flush=True)
+                  f"  ratio {res['ratio'][-1]:.3f}"
+                  f"  peak RSS {mib(ours_rss):.0f} / {mib(ref_rss):.0f} MiB"
+                  f"  load {os.getloadavg()[0]:.1f}", flush=True)
 
-    print("\nsummary (medians over rounds)")
+    print("\nsummary (medians over rounds; 'pair ratio' is the median of the rounds' ratios)")
     print(f"{'threads':>7}  {'tapegrad ms':>11}  {'PyTorch ms':>10}  {'ratio':>6}  "
-          f"{'tapegrad RSS':>12}  {'PyTorch RSS':>11}  {'RSS ratio':>9}")
+          f"{'pair ratio':>10}  {'tapegrad RSS':>12}  {'PyTorch RSS':>11}  {'RSS ratio':>9}")
     medians = {}
     for t in thread_counts:
         res = results[t]
@@ -115,8 +121,9 @@ def main(argv=None):
         ours_rss = max(res["ours_rss"])
         ref_rss = max(res["torch_rss"])
         medians[t] = (ours, ref)
-        print(f"{t:>7}  {ours:11.2f}  {ref:10.2f}  {ours / ref:6.3f}  {mib(ours_rss):9.1f} MiB"
-              f"  {mib(ref_rss):8.1f} MiB  {ours_rss / ref_rss:9.3f}")
+        pair_ratio = statistics.median(res["ratio"])
+        print(f"{t:>7}  {ours:11.2f}  {ref:10.2f}  {ours / ref:6.3f}  {pair_ratio:10.3f}"
+              f"  {mib(ours_rss):9.1f} MiB  {mib(ref_rss):8.1f} MiB  {ours_rss / ref_rss:9.3f}")
     if len(thread_counts) > 1:
         first, last = thread_counts[0], thread_counts[-1]
         print(f"speed-up from {first} to {last} threads: tapegrad "

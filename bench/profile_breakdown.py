@@ -23,7 +23,8 @@ import sys
 
 # (category, pattern on a function name), tried in this order on every frame.
 CATEGORIES = [
-    ("zeroing new gradient buffers", r"^(tg_arena_calloc|tensor_grad|zero_scalars)"),
+    ("zeroing new gradient buffers", r"^(tg_arena_calloc|tensor_grad|zero_scalars|"
+                                     r"tg_node_input_grad)"),
     ("tape reset, parameter gradient zeroing", r"^(tg_tape_reset|tg_arena_reset|"
                                                r"tg_param_list_zero_grad|tg_tensor_zero_grad)$"),
     ("matrix products (linear layers)", r"^(linear_|tg_linear|tg__linear|matmul_|tg_matmul|"
@@ -57,7 +58,11 @@ COMPILED_FALLBACK = [(name, re.compile(pattern)) for name, pattern in FALLBACK]
 # A sample whose innermost function is one of these is a thread waiting at an
 # OpenMP barrier or for work, whichever op it waits in.
 WAITING = re.compile(r"^(gomp_|do_spin|do_wait|futex_|__futex|syscall)")
-FRAME = re.compile(r"^\s*[0-9a-f]+\s+(.+?)\s+\(.*\)\s*$")
+FRAME = re.compile(r"^\s*[0-9a-f]+\s+(.+?)\s+\((.*)\)\s*$")
+# Name given to frames inside a libgomp without symbols (Debian's is
+# stripped), which perf prints as [unknown]: its barriers and the idle loop
+# of its worker threads.
+GOMP_UNKNOWN = "gomp_[unknown]"
 
 
 def frames_of(block):
@@ -69,6 +74,8 @@ def frames_of(block):
             continue
         name = m.group(1).split("+0x")[0]
         name = re.sub(r"\s*\(inlined\)$", "", name)
+        if name == "[unknown]" and "libgomp" in m.group(2):
+            name = GOMP_UNKNOWN
         names.append(name)
     return names
 
@@ -84,6 +91,7 @@ def refine(category, names):
 def categorise(names):
     in_step = any(n.endswith("train_step") for n in names)
     on_worker = any(n.startswith(("gomp_thread_start", "blas_thread_server")) for n in names)
+    on_worker = on_worker or ("start_thread" in names and GOMP_UNKNOWN in names)
     if not in_step and not on_worker:
         return None
     if not in_step and any(n == "bench_measure_sgemm" for n in names):

@@ -22,6 +22,14 @@
 /* Elements above which elementwise loops run on all OpenMP threads. */
 #define PARALLEL_MIN 32768
 
+/* Returns whether a loop over `elements` runs in an OpenMP region. A
+ * one-thread region is avoided, not only made serial by an if clause,
+ * because libgomp allocates the team of every one-thread region from the
+ * heap. */
+static bool use_threads(size_t elements) {
+    return elements > PARALLEL_MIN && omp_get_max_threads() > 1;
+}
+
 /* Returns the sum of squares of x[begin, end) in double. Lane j sums the
  * elements at j, j + LANES, j + 2 LANES and so on in order, so the compiler
  * can keep the lanes in vector registers without reordering any sum. */
@@ -87,10 +95,17 @@ static double sum_squares_all(const tg_param_list *params, int *first_bad) {
         }
 
         double partial[BATCH];
-#pragma omp parallel for schedule(static) if (elements > PARALLEL_MIN)
-        for (int c = 0; c < batch; c++) {
-            const tg_scalar *grad = params->items[chunk_param[c]].tensor->grad;
-            partial[c] = chunk_sum_squares(grad, chunk_begin[c], chunk_end[c]);
+        if (!use_threads(elements)) {
+            for (int c = 0; c < batch; c++) {
+                const tg_scalar *grad = params->items[chunk_param[c]].tensor->grad;
+                partial[c] = chunk_sum_squares(grad, chunk_begin[c], chunk_end[c]);
+            }
+        } else {
+#pragma omp parallel for schedule(static)
+            for (int c = 0; c < batch; c++) {
+                const tg_scalar *grad = params->items[chunk_param[c]].tensor->grad;
+                partial[c] = chunk_sum_squares(grad, chunk_begin[c], chunk_end[c]);
+            }
         }
 
         for (int c = 0; c < batch; c++) {
@@ -119,27 +134,35 @@ static tg_status check_grads(const tg_param_list *params, const char *function_n
     return TG_OK;
 }
 
-/* Multiplies every gradient by factor in one parallel region: the threads
- * split the concatenation of all gradients into equal spans. */
-static void scale_all(const tg_param_list *params, tg_scalar factor) {
-    size_t total = tg_param_list_numel(params);
-#pragma omp parallel if (total > PARALLEL_MIN)
-    {
-        size_t threads = (size_t)omp_get_num_threads();
-        size_t thread = (size_t)omp_get_thread_num();
-        size_t begin = total * thread / threads;
-        size_t end = total * (thread + 1) / threads;
-        size_t offset = 0;
-        for (int i = 0; i < params->count && offset < end; i++) {
-            tg_tensor *t = params->items[i].tensor;
-            size_t lo = begin > offset ? begin - offset : 0;
-            size_t hi = end - offset < t->size ? end - offset : t->size;
-            offset += t->size;
-            for (size_t k = lo; k < hi; k++) {
-                t->grad[k] *= factor;
-            }
+/* Multiplies span `thread` of `threads` equal spans of the concatenation of
+ * all gradients (total elements) by factor. */
+static void scale_span(const tg_param_list *params, tg_scalar factor, size_t total,
+                       size_t thread, size_t threads) {
+    size_t begin = total * thread / threads;
+    size_t end = total * (thread + 1) / threads;
+    size_t offset = 0;
+    for (int i = 0; i < params->count && offset < end; i++) {
+        tg_tensor *t = params->items[i].tensor;
+        size_t lo = begin > offset ? begin - offset : 0;
+        size_t hi = end - offset < t->size ? end - offset : t->size;
+        offset += t->size;
+        for (size_t k = lo; k < hi; k++) {
+            t->grad[k] *= factor;
         }
     }
+}
+
+/* Multiplies every gradient by factor, in one parallel region when it pays:
+ * the threads split the concatenation of all gradients into equal spans. */
+static void scale_all(const tg_param_list *params, tg_scalar factor) {
+    size_t total = tg_param_list_numel(params);
+    if (!use_threads(total)) {
+        scale_span(params, factor, total, 0, 1);
+        return;
+    }
+#pragma omp parallel
+    scale_span(params, factor, total, (size_t)omp_get_thread_num(),
+               (size_t)omp_get_num_threads());
 }
 
 tg_status tg_clip_grad_norm(const tg_param_list *params, double max_norm, double *norm_before) {
@@ -177,7 +200,14 @@ tg_status tg_clip_grad_norm(const tg_param_list *params, double max_norm, double
 }
 
 static void clamp(tg_scalar *x, size_t n, tg_scalar limit) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    if (!use_threads(n)) {
+        for (size_t i = 0; i < n; i++) {
+            tg_scalar v = x[i];
+            x[i] = v < -limit ? -limit : (v > limit ? limit : v);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (long i = 0; i < (long)n; i++) {
         tg_scalar v = x[i];
         x[i] = v < -limit ? -limit : (v > limit ? limit : v);

@@ -28,7 +28,9 @@
  * which multiplies only by the keys its last row may see, so the gemms skip
  * most of the masked upper triangle.
  *
- * Threads: the (b, h) pairs run in parallel (schedule static). OpenBLAS's
+ * Threads: the (b, h) pairs run in parallel, taken by the threads in turn
+ * (schedule dynamic), so a thread that loses its core to another process
+ * leaves its pairs to the others. OpenBLAS's
  * OpenMP build (0.3.21 here) runs a gemm called inside an active parallel
  * region on the calling thread alone, so every gemm of a pair runs on one
  * thread in one fixed order. Each pair reads and writes only its own slices
@@ -278,14 +280,22 @@ static row_block row_block_at(const attention_plan *p, int index) {
 /* Copies the first n rows of x (n, D), row stride ld, into xt (D, n) with row
  * stride ldt. The score gemms then multiply by a plain (D, n) matrix, which
  * OpenBLAS's small-matrix kernels run about twice as fast as the transposed
- * operand of Q K^T read in place. */
+ * operand of Q K^T read in place. The loop writes xt row by row: with the
+ * loops the other way round, its strided stores took about 2 % of a charlm step. */
 static void transpose_rows(tg_scalar *restrict xt, int ldt, const tg_scalar *restrict x, int ld,
                            int n, int D) {
-    for (int j = 0; j < n; j++) {
-        for (int d = 0; d < D; d++) {
+    for (int d = 0; d < D; d++) {
+        for (int j = 0; j < n; j++) {
             xt[(size_t)d * ldt + j] = x[(size_t)j * ld + d];
         }
     }
+}
+
+/* Returns whether the (b, h) pairs run in an OpenMP region. A one-thread
+ * region is avoided, not only made serial by an if clause, because libgomp
+ * allocates the team of every one-thread region from the heap. */
+static bool use_threads(long pairs) {
+    return pairs > 1 && omp_get_max_threads() > 1;
 }
 
 /* Scalars of scratch per thread: K^T (D, Tk), and the scores (Tq, Tk) when
@@ -299,6 +309,47 @@ static size_t backward_scratch_size(const attention_plan *p) {
     return (size_t)p->D * p->Tk + (size_t)p->Tq * p->Tk;
 }
 
+/* Runs the forward of pair bh = b * H + h. scratch is the calling thread's
+ * forward_scratch_size() scalars. */
+static void attention_forward_pair(tg_scalar *out, tg_scalar *probs, tg_scalar *scratch,
+                                   const tg_scalar *q, const tg_scalar *k, const tg_scalar *v,
+                                   const uint8_t *mask, const attention_plan *p, long bh) {
+    int b = (int)(bh / p->H);
+    int h = (int)(bh % p->H);
+    size_t tile = (size_t)p->Tq * (size_t)p->Tk;
+    int n_blocks = row_block_count(p);
+    const tg_scalar *q_bh = q + (size_t)b * p->Tq * p->ldq + (size_t)h * p->D;
+    const tg_scalar *k_bh = k + (size_t)b * p->Tk * p->ldk + (size_t)h * p->D;
+    const tg_scalar *v_bh = v + (size_t)b * p->Tk * p->ldv + (size_t)h * p->D;
+    tg_scalar *o_bh = out + (size_t)b * p->Tq * p->C + (size_t)h * p->D;
+    tg_scalar *kt = scratch;
+    tg_scalar *s_bh = probs != NULL ? probs + (size_t)bh * tile : kt + (size_t)p->D * p->Tk;
+    const uint8_t *pad = mask != NULL ? mask + (size_t)b * p->Tk : NULL;
+    transpose_rows(kt, p->Tk, k_bh, p->ldk, causal_limit(p, p->Tq - 1), p->D);
+
+    for (int index = 0; index < n_blocks; index++) {
+        row_block blk = row_block_at(p, index);
+        int rows = blk.r1 - blk.r0;
+        tg_scalar *s = s_bh + (size_t)blk.r0 * p->Tk;
+        tg_scalar *o = o_bh + (size_t)blk.r0 * p->C;
+        if (blk.keys == 0) {
+            /* Causal rows before the first key attend to nothing. */
+            for (int i = 0; i < rows; i++) {
+                memset(o + (size_t)i * p->C, 0, (size_t)p->D * sizeof *o);
+            }
+            continue;
+        }
+        /* S (rows, keys) = scale * Q (rows, D) K^T (D, keys) */
+        tg_gemm(false, false, rows, blk.keys, p->D, p->scale, q_bh + (size_t)blk.r0 * p->ldq,
+                p->ldq, kt, p->Tk, 0, s, p->Tk);
+        for (int i = 0; i < rows; i++) {
+            softmax_row(s + (size_t)i * p->Tk, causal_limit(p, blk.r0 + i), blk.keys, pad);
+        }
+        /* O (rows, D) = P (rows, keys) V (keys, D) */
+        tg_gemm(false, false, rows, p->D, blk.keys, 1, s, p->Tk, v_bh, p->ldv, 0, o, p->C);
+    }
+}
+
 /* Writes out (B, Tq, C) and, if probs is not NULL, P (B, H, Tq, Tk) there;
  * otherwise the scores of each pair go through the thread's scratch matrix.
  * scratch has room for forward_scratch_size() scalars per thread.
@@ -308,43 +359,17 @@ static void attention_forward(tg_scalar *out, tg_scalar *probs, tg_scalar *scrat
                               const tg_scalar *q, const tg_scalar *k, const tg_scalar *v,
                               const uint8_t *mask, const attention_plan *p) {
     long pairs = (long)p->B * p->H;
-    size_t tile = (size_t)p->Tq * (size_t)p->Tk;
-    int n_blocks = row_block_count(p);
     size_t per_thread = forward_scratch_size(p, probs == NULL);
-#pragma omp parallel for schedule(static) if (pairs > 1)
-    for (long bh = 0; bh < pairs; bh++) {
-        int b = (int)(bh / p->H);
-        int h = (int)(bh % p->H);
-        const tg_scalar *q_bh = q + (size_t)b * p->Tq * p->ldq + (size_t)h * p->D;
-        const tg_scalar *k_bh = k + (size_t)b * p->Tk * p->ldk + (size_t)h * p->D;
-        const tg_scalar *v_bh = v + (size_t)b * p->Tk * p->ldv + (size_t)h * p->D;
-        tg_scalar *o_bh = out + (size_t)b * p->Tq * p->C + (size_t)h * p->D;
-        tg_scalar *kt = scratch + (size_t)omp_get_thread_num() * per_thread;
-        tg_scalar *s_bh = probs != NULL ? probs + (size_t)bh * tile : kt + (size_t)p->D * p->Tk;
-        const uint8_t *pad = mask != NULL ? mask + (size_t)b * p->Tk : NULL;
-        transpose_rows(kt, p->Tk, k_bh, p->ldk, causal_limit(p, p->Tq - 1), p->D);
-
-        for (int index = 0; index < n_blocks; index++) {
-            row_block blk = row_block_at(p, index);
-            int rows = blk.r1 - blk.r0;
-            tg_scalar *s = s_bh + (size_t)blk.r0 * p->Tk;
-            tg_scalar *o = o_bh + (size_t)blk.r0 * p->C;
-            if (blk.keys == 0) {
-                /* Causal rows before the first key attend to nothing. */
-                for (int i = 0; i < rows; i++) {
-                    memset(o + (size_t)i * p->C, 0, (size_t)p->D * sizeof *o);
-                }
-                continue;
-            }
-            /* S (rows, keys) = scale * Q (rows, D) K^T (D, keys) */
-            tg_gemm(false, false, rows, blk.keys, p->D, p->scale, q_bh + (size_t)blk.r0 * p->ldq,
-                    p->ldq, kt, p->Tk, 0, s, p->Tk);
-            for (int i = 0; i < rows; i++) {
-                softmax_row(s + (size_t)i * p->Tk, causal_limit(p, blk.r0 + i), blk.keys, pad);
-            }
-            /* O (rows, D) = P (rows, keys) V (keys, D) */
-            tg_gemm(false, false, rows, p->D, blk.keys, 1, s, p->Tk, v_bh, p->ldv, 0, o, p->C);
+    if (!use_threads(pairs)) {
+        for (long bh = 0; bh < pairs; bh++) {
+            attention_forward_pair(out, probs, scratch, q, k, v, mask, p, bh);
         }
+        return;
+    }
+#pragma omp parallel for schedule(dynamic)
+    for (long bh = 0; bh < pairs; bh++) {
+        tg_scalar *thread_scratch = scratch + (size_t)omp_get_thread_num() * per_thread;
+        attention_forward_pair(out, probs, thread_scratch, q, k, v, mask, p, bh);
     }
 }
 
@@ -358,6 +383,64 @@ static void softmax_backward_row(tg_scalar *ds, const tg_scalar *prob, int width
     }
 }
 
+/* Runs the backward of pair bh = b * H + h. scratch is the calling thread's
+ * backward_scratch_size() scalars, or NULL if dq and dk are both NULL. */
+static void attention_backward_pair(tg_scalar *dq, tg_scalar *dk, tg_scalar *dv,
+                                    tg_scalar *scratch, const tg_scalar *dout,
+                                    const tg_scalar *probs, const tg_scalar *q,
+                                    const tg_scalar *k, const tg_scalar *v,
+                                    const attention_plan *p, long bh) {
+    int b = (int)(bh / p->H);
+    int h = (int)(bh % p->H);
+    size_t tile = (size_t)p->Tq * (size_t)p->Tk;
+    int n_blocks = row_block_count(p);
+    size_t q_at = (size_t)b * p->Tq * p->ldq + (size_t)h * p->D;
+    size_t k_at = (size_t)b * p->Tk * p->ldk + (size_t)h * p->D;
+    size_t v_at = (size_t)b * p->Tk * p->ldv + (size_t)h * p->D;
+    const tg_scalar *do_bh = dout + (size_t)b * p->Tq * p->C + (size_t)h * p->D;
+    const tg_scalar *p_bh = probs + (size_t)bh * tile;
+    tg_scalar *vt = scratch;
+    tg_scalar *ds_bh = NULL;
+    if (scratch != NULL) {
+        ds_bh = vt + (size_t)p->D * p->Tk;
+        transpose_rows(vt, p->Tk, v + v_at, p->ldv, causal_limit(p, p->Tq - 1), p->D);
+    }
+
+    for (int index = 0; index < n_blocks; index++) {
+        row_block blk = row_block_at(p, index);
+        int rows = blk.r1 - blk.r0;
+        if (blk.keys == 0) {
+            continue;
+        }
+        const tg_scalar *prob = p_bh + (size_t)blk.r0 * p->Tk;
+        const tg_scalar *d_o = do_bh + (size_t)blk.r0 * p->C;
+        if (dv != NULL) {
+            /* dV (keys, D) += P^T (keys, rows) dO (rows, D) */
+            tg_gemm(true, false, blk.keys, p->D, rows, 1, prob, p->Tk, d_o, p->C, 1,
+                    dv + v_at, p->ldv);
+        }
+        if (ds_bh == NULL) {
+            continue;
+        }
+        /* dP (rows, keys) = dO (rows, D) V^T (D, keys), then dS in place. */
+        tg_scalar *ds = ds_bh + (size_t)blk.r0 * p->Tk;
+        tg_gemm(false, false, rows, blk.keys, p->D, 1, d_o, p->C, vt, p->Tk, 0, ds, p->Tk);
+        for (int i = 0; i < rows; i++) {
+            softmax_backward_row(ds + (size_t)i * p->Tk, prob + (size_t)i * p->Tk, blk.keys);
+        }
+        if (dq != NULL) {
+            /* dQ (rows, D) += scale * dS (rows, keys) K (keys, D) */
+            tg_gemm(false, false, rows, p->D, blk.keys, p->scale, ds, p->Tk, k + k_at, p->ldk,
+                    1, dq + q_at + (size_t)blk.r0 * p->ldq, p->ldq);
+        }
+        if (dk != NULL) {
+            /* dK (keys, D) += scale * dS^T (keys, rows) Q (rows, D) */
+            tg_gemm(true, false, blk.keys, p->D, rows, p->scale, ds, p->Tk,
+                    q + q_at + (size_t)blk.r0 * p->ldq, p->ldq, 1, dk + k_at, p->ldk);
+        }
+    }
+}
+
 /* Adds into dq, dk and dv (each NULL if not wanted), which have the row
  * strides of q, k and v. scratch has room for backward_scratch_size() scalars
  * per thread, and may be NULL if dq and dk are both NULL. */
@@ -367,58 +450,19 @@ static void attention_backward_kernel(tg_scalar *dq, tg_scalar *dk, tg_scalar *d
                                       const tg_scalar *k, const tg_scalar *v,
                                       const attention_plan *p) {
     long pairs = (long)p->B * p->H;
-    size_t tile = (size_t)p->Tq * (size_t)p->Tk;
-    int n_blocks = row_block_count(p);
-#pragma omp parallel for schedule(static) if (pairs > 1)
+    if (!use_threads(pairs)) {
+        for (long bh = 0; bh < pairs; bh++) {
+            attention_backward_pair(dq, dk, dv, scratch, dout, probs, q, k, v, p, bh);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(dynamic)
     for (long bh = 0; bh < pairs; bh++) {
-        int b = (int)(bh / p->H);
-        int h = (int)(bh % p->H);
-        size_t q_at = (size_t)b * p->Tq * p->ldq + (size_t)h * p->D;
-        size_t k_at = (size_t)b * p->Tk * p->ldk + (size_t)h * p->D;
-        size_t v_at = (size_t)b * p->Tk * p->ldv + (size_t)h * p->D;
-        const tg_scalar *do_bh = dout + (size_t)b * p->Tq * p->C + (size_t)h * p->D;
-        const tg_scalar *p_bh = probs + (size_t)bh * tile;
-        tg_scalar *vt = NULL;
-        tg_scalar *ds_bh = NULL;
-        if (scratch != NULL) {
-            vt = scratch + (size_t)omp_get_thread_num() * backward_scratch_size(p);
-            ds_bh = vt + (size_t)p->D * p->Tk;
-            transpose_rows(vt, p->Tk, v + v_at, p->ldv, causal_limit(p, p->Tq - 1), p->D);
-        }
-
-        for (int index = 0; index < n_blocks; index++) {
-            row_block blk = row_block_at(p, index);
-            int rows = blk.r1 - blk.r0;
-            if (blk.keys == 0) {
-                continue;
-            }
-            const tg_scalar *prob = p_bh + (size_t)blk.r0 * p->Tk;
-            const tg_scalar *d_o = do_bh + (size_t)blk.r0 * p->C;
-            if (dv != NULL) {
-                /* dV (keys, D) += P^T (keys, rows) dO (rows, D) */
-                tg_gemm(true, false, blk.keys, p->D, rows, 1, prob, p->Tk, d_o, p->C, 1,
-                        dv + v_at, p->ldv);
-            }
-            if (ds_bh == NULL) {
-                continue;
-            }
-            /* dP (rows, keys) = dO (rows, D) V^T (D, keys), then dS in place. */
-            tg_scalar *ds = ds_bh + (size_t)blk.r0 * p->Tk;
-            tg_gemm(false, false, rows, blk.keys, p->D, 1, d_o, p->C, vt, p->Tk, 0, ds, p->Tk);
-            for (int i = 0; i < rows; i++) {
-                softmax_backward_row(ds + (size_t)i * p->Tk, prob + (size_t)i * p->Tk, blk.keys);
-            }
-            if (dq != NULL) {
-                /* dQ (rows, D) += scale * dS (rows, keys) K (keys, D) */
-                tg_gemm(false, false, rows, p->D, blk.keys, p->scale, ds, p->Tk, k + k_at, p->ldk,
-                        1, dq + q_at + (size_t)blk.r0 * p->ldq, p->ldq);
-            }
-            if (dk != NULL) {
-                /* dK (keys, D) += scale * dS^T (keys, rows) Q (rows, D) */
-                tg_gemm(true, false, blk.keys, p->D, rows, p->scale, ds, p->Tk,
-                        q + q_at + (size_t)blk.r0 * p->ldq, p->ldq, 1, dk + k_at, p->ldk);
-            }
-        }
+        tg_scalar *thread_scratch =
+            scratch != NULL
+                ? scratch + (size_t)omp_get_thread_num() * backward_scratch_size(p)
+                : NULL;
+        attention_backward_pair(dq, dk, dv, thread_scratch, dout, probs, q, k, v, p, bh);
     }
 }
 

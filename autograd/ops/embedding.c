@@ -14,6 +14,7 @@
  */
 #include "embedding.h"
 
+#include <omp.h>
 #include <string.h>
 
 #include "../op.h"
@@ -23,11 +24,47 @@
 /* Columns summed at once in the backward (a double accumulator on the stack). */
 #define COLUMN_BLOCK 64
 
+/* Returns whether a loop over `elements` runs in an OpenMP region. A
+ * one-thread region is avoided, not only made serial by an if clause,
+ * because libgomp allocates the team of every one-thread region from the
+ * heap. */
+static bool use_threads(size_t elements) {
+    return elements > PARALLEL_MIN_ELEMENTS && omp_get_max_threads() > 1;
+}
+
 static void embedding_forward(tg_scalar *y, const tg_scalar *table, const int32_t *indices,
                               size_t N, size_t C) {
-#pragma omp parallel for schedule(static) if (N * C > PARALLEL_MIN_ELEMENTS)
+    if (!use_threads(N * C)) {
+        for (size_t n = 0; n < N; n++) {
+            memcpy(y + n * C, table + (size_t)indices[n] * C, C * sizeof *y);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (long n = 0; n < (long)N; n++) {
         memcpy(y + (size_t)n * C, table + (size_t)indices[n] * C, C * sizeof *y);
+    }
+}
+
+/* Adds to row v of dtable the sum, in double and in increasing n, of the rows
+ * of dy that order[row_end[v - 1] .. row_end[v]) lists. */
+static void add_row_sum(tg_scalar *dtable, const tg_scalar *dy, const size_t *order,
+                        const size_t *row_end, size_t v, size_t C) {
+    size_t first = v == 0 ? 0 : row_end[v - 1];
+    size_t last = row_end[v];
+    tg_scalar *dtable_v = dtable + v * C;
+    for (size_t c0 = 0; c0 < C && first < last; c0 += COLUMN_BLOCK) {
+        size_t width = C - c0 < COLUMN_BLOCK ? C - c0 : COLUMN_BLOCK;
+        double sum[COLUMN_BLOCK] = {0};
+        for (size_t k = first; k < last; k++) {
+            const tg_scalar *dy_n = dy + order[k] * C + c0;
+            for (size_t j = 0; j < width; j++) {
+                sum[j] += (double)dy_n[j];
+            }
+        }
+        for (size_t j = 0; j < width; j++) {
+            dtable_v[c0 + j] += (tg_scalar)sum[j];
+        }
     }
 }
 
@@ -53,27 +90,15 @@ static void embedding_backward_kernel(tg_scalar *dtable, const tg_scalar *dy,
         order[row_end[indices[n]]++] = n;
     }
 
-#pragma omp parallel for schedule(static) if (N * C > PARALLEL_MIN_ELEMENTS)
+    if (!use_threads(N * C)) {
+        for (size_t v = 0; v < V; v++) {
+            add_row_sum(dtable, dy, order, row_end, v, C);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (long v = 0; v < (long)V; v++) {
-        size_t first = v == 0 ? 0 : row_end[v - 1];
-        size_t last = row_end[v];
-        if (first == last) {
-            continue;
-        }
-        tg_scalar *dtable_v = dtable + (size_t)v * C;
-        for (size_t c0 = 0; c0 < C; c0 += COLUMN_BLOCK) {
-            size_t width = C - c0 < COLUMN_BLOCK ? C - c0 : COLUMN_BLOCK;
-            double sum[COLUMN_BLOCK] = {0};
-            for (size_t k = first; k < last; k++) {
-                const tg_scalar *dy_n = dy + order[k] * C + c0;
-                for (size_t j = 0; j < width; j++) {
-                    sum[j] += (double)dy_n[j];
-                }
-            }
-            for (size_t j = 0; j < width; j++) {
-                dtable_v[c0 + j] += (tg_scalar)sum[j];
-            }
-        }
+        add_row_sum(dtable, dy, order, row_end, (size_t)v, C);
     }
 }
 

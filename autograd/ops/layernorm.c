@@ -28,9 +28,10 @@
  * rstd = 1 / sqrt(eps).
  *
  * Threads and determinism: rows are independent, so y and dx are computed in
- * parallel over rows. dgamma and dbeta sum over rows: the rows are cut into
- * chunks of LN_CHUNK_ROWS, each chunk adds its rows in order into its own
- * partial sums, and the partials are then added chunk by chunk in double.
+ * parallel over blocks of rows, which the threads take in turn. dgamma and
+ * dbeta sum over rows: the rows are cut into chunks of LN_CHUNK_ROWS, each
+ * chunk adds its rows in order into its own partial sums, and the partials
+ * are then added chunk by chunk in double.
  * The order of every sum is fixed by N and C alone, never by the thread
  * count. The per-row kernels are compiled twice, for AVX2 and for the
  * baseline, and the CPU picks one at load time; without FMA contraction
@@ -38,6 +39,7 @@
  */
 #include "layernorm.h"
 
+#include <omp.h>
 #include <stdbool.h>
 #include <string.h>
 #include <tgmath.h>
@@ -197,11 +199,26 @@ static void layernorm_row(tg_scalar *restrict y, double *mean_out, double *rstd_
     }
 }
 
+/* Returns whether N rows of C run in an OpenMP region. A one-thread region
+ * is avoided, not only made serial by an if clause, because libgomp
+ * allocates the team of every one-thread region from the heap. */
+static bool use_threads(long N, int C) {
+    return N * C >= LN_PARALLEL_MIN && omp_get_max_threads() > 1;
+}
+
 /* Writes y (N, C), and mean (N) and rstd (N) unless they are NULL. */
 static void layernorm_forward(tg_scalar *y, double *mean, double *rstd, const tg_scalar *x,
                               const tg_scalar *gamma, const tg_scalar *beta, long N, int C,
                               double eps) {
-#pragma omp parallel for schedule(static) if (N * C >= LN_PARALLEL_MIN)
+    if (!use_threads(N, C)) {
+        for (long n = 0; n < N; n++) {
+            size_t offset = (size_t)n * (size_t)C;
+            layernorm_row(y + offset, mean != NULL ? mean + n : NULL,
+                          rstd != NULL ? rstd + n : NULL, x + offset, gamma, beta, C, eps);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(dynamic, LN_CHUNK_ROWS)
     for (long n = 0; n < N; n++) {
         size_t offset = (size_t)n * (size_t)C;
         layernorm_row(y + offset, mean != NULL ? mean + n : NULL,
@@ -210,12 +227,13 @@ static void layernorm_forward(tg_scalar *y, double *mean, double *rstd, const tg
 }
 
 /* Adds dx for one row, rstd * (g - mean(g) - xhat * mean(g * xhat)) with
- * g = dy * gamma, and, if part_gamma is not NULL, dy * xhat into part_gamma
- * and dy into part_beta. gamma may be NULL for a gain of 1. */
+ * g = dy * gamma, or writes it when overwrite is true, and, if part_gamma is
+ * not NULL, adds dy * xhat into part_gamma and dy into part_beta. gamma may
+ * be NULL for a gain of 1. */
 __attribute__((target_clones("avx2", "default")))
-static void row_backward(tg_scalar *dx, tg_scalar *part_gamma, tg_scalar *part_beta,
-                         const tg_scalar *dy, const tg_scalar *x, row_centre rc,
-                         const tg_scalar *gamma, int C) {
+static void row_backward(tg_scalar *dx, bool overwrite, tg_scalar *part_gamma,
+                         tg_scalar *part_beta, const tg_scalar *dy, const tg_scalar *x,
+                         row_centre rc, const tg_scalar *gamma, int C) {
     if (part_gamma != NULL) {
         for (int i = 0; i < C; i++) {
             part_gamma[i] += dy[i] * normalise(x[i], rc);
@@ -258,10 +276,19 @@ static void row_backward(tg_scalar *dx, tg_scalar *part_gamma, tg_scalar *part_b
     }
     tg_scalar mean_g = (tg_scalar)(sum_g / C);
     tg_scalar mean_gx = (tg_scalar)(sum_gx / C);
-    if (gamma != NULL) {
+    if (gamma != NULL && overwrite) {
+        for (int i = 0; i < C; i++) {
+            tg_scalar g = dy[i] * gamma[i];
+            dx[i] = rc.rstd * ((g - mean_g) - normalise(x[i], rc) * mean_gx);
+        }
+    } else if (gamma != NULL) {
         for (int i = 0; i < C; i++) {
             tg_scalar g = dy[i] * gamma[i];
             dx[i] += rc.rstd * ((g - mean_g) - normalise(x[i], rc) * mean_gx);
+        }
+    } else if (overwrite) {
+        for (int i = 0; i < C; i++) {
+            dx[i] = rc.rstd * ((dy[i] - mean_g) - normalise(x[i], rc) * mean_gx);
         }
     } else {
         for (int i = 0; i < C; i++) {
@@ -270,29 +297,49 @@ static void row_backward(tg_scalar *dx, tg_scalar *part_gamma, tg_scalar *part_b
     }
 }
 
-/* Adds into dx (N, C), dgamma (C) and dbeta (C), each of which may be NULL.
- * partials has room for 2 * C scalars per chunk of rows when dgamma or
- * dbeta is wanted. */
-static void layernorm_backward_kernel(tg_scalar *dx, tg_scalar *dgamma, tg_scalar *dbeta,
-                                      tg_scalar *partials, const tg_scalar *dy,
-                                      const tg_scalar *x, const double *mean, const double *rstd,
+/* Runs row_backward over the rows of one chunk. partials, unless NULL, has
+ * room for 2 * C scalars per chunk; the chunk's dgamma and dbeta partials are
+ * written there. */
+static void backward_chunk(tg_scalar *dx, bool dx_first, tg_scalar *partials,
+                           const tg_scalar *dy, const tg_scalar *x, const double *mean,
+                           const double *rstd, const tg_scalar *gamma, long N, int C,
+                           long chunk) {
+    tg_scalar *part_gamma = NULL;
+    tg_scalar *part_beta = NULL;
+    if (partials != NULL) {
+        part_gamma = partials + (size_t)chunk * 2 * (size_t)C;
+        part_beta = part_gamma + C;
+        memset(part_gamma, 0, 2 * (size_t)C * sizeof *part_gamma);
+    }
+    long end = (chunk + 1) * LN_CHUNK_ROWS < N ? (chunk + 1) * LN_CHUNK_ROWS : N;
+    for (long n = chunk * LN_CHUNK_ROWS; n < end; n++) {
+        size_t offset = (size_t)n * (size_t)C;
+        row_backward(dx != NULL ? dx + offset : NULL, dx_first, part_gamma, part_beta,
+                     dy + offset, x + offset, row_centre_from(mean[n], rstd[n]), gamma, C);
+    }
+}
+
+/* Adds into dx (N, C), or writes it when dx_first is true, and adds into
+ * dgamma (C) and dbeta (C). Each of the three may be NULL. partials has room
+ * for 2 * C scalars per chunk of rows when dgamma or dbeta is wanted. */
+static void layernorm_backward_kernel(tg_scalar *dx, bool dx_first, tg_scalar *dgamma,
+                                      tg_scalar *dbeta, tg_scalar *partials,
+                                      const tg_scalar *dy, const tg_scalar *x,
+                                      const double *mean, const double *rstd,
                                       const tg_scalar *gamma, long N, int C) {
     long n_chunks = (N + LN_CHUNK_ROWS - 1) / LN_CHUNK_ROWS;
     bool want_params = dgamma != NULL || dbeta != NULL;
-#pragma omp parallel for schedule(static) if (N * C >= LN_PARALLEL_MIN)
-    for (long chunk = 0; chunk < n_chunks; chunk++) {
-        tg_scalar *part_gamma = NULL;
-        tg_scalar *part_beta = NULL;
-        if (want_params) {
-            part_gamma = partials + (size_t)chunk * 2 * (size_t)C;
-            part_beta = part_gamma + C;
-            memset(part_gamma, 0, 2 * (size_t)C * sizeof *part_gamma);
+    tg_scalar *chunk_partials = want_params ? partials : NULL;
+    if (!use_threads(N, C)) {
+        for (long chunk = 0; chunk < n_chunks; chunk++) {
+            backward_chunk(dx, dx_first, chunk_partials, dy, x, mean, rstd, gamma, N, C,
+                           chunk);
         }
-        long end = (chunk + 1) * LN_CHUNK_ROWS < N ? (chunk + 1) * LN_CHUNK_ROWS : N;
-        for (long n = chunk * LN_CHUNK_ROWS; n < end; n++) {
-            size_t offset = (size_t)n * (size_t)C;
-            row_backward(dx != NULL ? dx + offset : NULL, part_gamma, part_beta, dy + offset,
-                         x + offset, row_centre_from(mean[n], rstd[n]), gamma, C);
+    } else {
+#pragma omp parallel for schedule(dynamic)
+        for (long chunk = 0; chunk < n_chunks; chunk++) {
+            backward_chunk(dx, dx_first, chunk_partials, dy, x, mean, rstd, gamma, N, C,
+                           chunk);
         }
     }
     if (!want_params) {
@@ -328,7 +375,6 @@ static void layernorm_backward(tg_node *node) {
     if (s->beta_input >= 0) {
         dbeta = tg_node_input_grad(node, s->beta_input);
     }
-    tg_scalar *dx = tg_node_input_grad(node, 0);
     tg_scalar *partials = NULL;
     if (dgamma != NULL || dbeta != NULL) {
         size_t n_chunks = (size_t)((s->N + LN_CHUNK_ROWS - 1) / LN_CHUNK_ROWS);
@@ -337,7 +383,11 @@ static void layernorm_backward(tg_node *node) {
             return;
         }
     }
-    layernorm_backward_kernel(dx, dgamma, dbeta, partials, node->output->grad,
+    /* Fetched after gamma's and beta's gradients, so that it cannot share a
+     * freshly allocated buffer with either. */
+    bool dx_first;
+    tg_scalar *dx = tg_node_input_grad_first(node, 0, &dx_first);
+    layernorm_backward_kernel(dx, dx_first, dgamma, dbeta, partials, node->output->grad,
                               node->inputs[0]->data, s->mean, s->rstd, gamma, s->N, s->C);
 }
 

@@ -12,6 +12,8 @@
  *           db += sum_n dy[n]   rows summed in order, so the result does not
  *                               depend on the thread count
  *           dr += dy
+ *           dx and dr are written instead of added to when this op is the
+ *           first to reach their gradients (tg_node_input_grad_first).
  *           dx and dW run on two threads at once when both are wanted.
  * The forward saves nothing; the backward reads x and W. Adding the residual
  * inside the op spares a residual network the tensor x W^T + b and its
@@ -61,8 +63,11 @@ void tg__linear_forward(tg_scalar *y, const tg_scalar *x, const tg_scalar *w, co
     /* Large products run as two gemms on the two halves of the rows, on two
      * threads when there are two. The halves depend on the shape alone, so
      * every thread count makes the same gemm calls and gets the same bits.
-     * OpenBLAS's own threading of one gemm measured 20 % slower for the
-     * (768, 128) x (128, 384) products of the charlm benchmark. */
+     * The threads take the halves in turn (schedule dynamic), so when another
+     * process occupies one core, the thread that has a core runs both halves
+     * instead of waiting for the other. OpenBLAS's own threading of one gemm
+     * measured 20 % slower for the (768, 128) x (128, 384) products of the
+     * charlm benchmark. */
     bool halves = N >= 2 * FORWARD_MIN_ROWS &&
                   (double)N * IN * OUT >= FORWARD_SPLIT_MIN_MULTIPLIES;
     if (!halves) {
@@ -75,7 +80,7 @@ void tg__linear_forward(tg_scalar *y, const tg_scalar *x, const tg_scalar *w, co
         linear_forward_rows(y, x, w, b, residual, middle, N, IN, OUT);
         return;
     }
-#pragma omp parallel for schedule(static) num_threads(2)
+#pragma omp parallel for schedule(dynamic) num_threads(2)
     for (int half = 0; half < 2; half++) {
         linear_forward_rows(y, x, w, b, residual, half == 0 ? 0 : middle,
                             half == 0 ? middle : N, IN, OUT);
@@ -99,13 +104,14 @@ void tg__column_sums_add(tg_scalar *db, const tg_scalar *dy, int N, int OUT) {
     column_sums_add(db, dy, N, OUT);
 }
 
-/* Runs task 0 (dx and db) or task 1 (dW) of the backward. */
-static void linear_backward_task(int task, tg_scalar *dx, tg_scalar *dw, tg_scalar *db,
-                                 const tg_scalar *dy, const tg_scalar *x, const tg_scalar *w,
-                                 int N, int IN, int OUT) {
+/* Runs task 0 (dx and db) or task 1 (dW) of the backward. dx is written,
+ * not added to, when dx_first is true. */
+static void linear_backward_task(int task, tg_scalar *dx, bool dx_first, tg_scalar *dw,
+                                 tg_scalar *db, const tg_scalar *dy, const tg_scalar *x,
+                                 const tg_scalar *w, int N, int IN, int OUT) {
     if (task == 0 && dx != NULL) {
-        /* dx (N, IN) += dy (N, OUT) W (OUT, IN) */
-        tg_gemm(false, false, N, IN, OUT, 1, dy, OUT, w, IN, 1, dx, IN);
+        /* dx (N, IN) (+)= dy (N, OUT) W (OUT, IN) */
+        tg_gemm(false, false, N, IN, OUT, 1, dy, OUT, w, IN, dx_first ? 0 : 1, dx, IN);
     }
     if (task == 0 && db != NULL) {
         tg__column_sums_add(db, dy, N, OUT);
@@ -116,22 +122,41 @@ static void linear_backward_task(int task, tg_scalar *dx, tg_scalar *dw, tg_scal
     }
 }
 
-void tg__linear_backward(tg_scalar *dx, tg_scalar *dw, tg_scalar *db, const tg_scalar *dy,
-                         const tg_scalar *x, const tg_scalar *w, int N, int IN, int OUT) {
+static void linear_backward_kernel(tg_scalar *dx, bool dx_first, tg_scalar *dw, tg_scalar *db,
+                                   const tg_scalar *dy, const tg_scalar *x, const tg_scalar *w,
+                                   int N, int IN, int OUT) {
     if (dx == NULL || dw == NULL || omp_get_max_threads() < 2) {
-        linear_backward_task(0, dx, dw, db, dy, x, w, N, IN, OUT);
-        linear_backward_task(1, dx, dw, db, dy, x, w, N, IN, OUT);
+        linear_backward_task(0, dx, dx_first, dw, db, dy, x, w, N, IN, OUT);
+        linear_backward_task(1, dx, dx_first, dw, db, dy, x, w, N, IN, OUT);
         return;
     }
-#pragma omp parallel for schedule(static) num_threads(2)
+    /* Taken in turn, as the halves of the forward. */
+#pragma omp parallel for schedule(dynamic) num_threads(2)
     for (int task = 0; task < 2; task++) {
-        linear_backward_task(task, dx, dw, db, dy, x, w, N, IN, OUT);
+        linear_backward_task(task, dx, dx_first, dw, db, dy, x, w, N, IN, OUT);
     }
 }
 
-/* Adds dy (n) into dr (n). */
-static void residual_backward(tg_scalar *dr, const tg_scalar *dy, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+void tg__linear_backward(tg_scalar *dx, tg_scalar *dw, tg_scalar *db, const tg_scalar *dy,
+                         const tg_scalar *x, const tg_scalar *w, int N, int IN, int OUT) {
+    linear_backward_kernel(dx, false, dw, db, dy, x, w, N, IN, OUT);
+}
+
+/* Adds dy (n) into dr (n), or copies it there when first is true. */
+static void residual_backward(tg_scalar *dr, bool first, const tg_scalar *dy, size_t n) {
+    if (first) {
+        memcpy(dr, dy, n * sizeof *dr);
+        return;
+    }
+    /* No region with one thread or a false if clause: libgomp allocates the
+     * team of every one-thread region from the heap. */
+    if (n <= PARALLEL_MIN || omp_get_max_threads() < 2) {
+        for (size_t i = 0; i < n; i++) {
+            dr[i] += dy[i];
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (long i = 0; i < (long)n; i++) {
         dr[i] += dy[i];
     }
@@ -148,15 +173,25 @@ static void linear_backward(tg_node *node) {
     int IN = w->shape[1];
     int N = (int)(x->size / (size_t)IN);
     const tg_scalar *dy = node->output->grad;
+    /* The residual's gradient is complete before the other inputs' are
+     * fetched, in case the residual is also x. */
     if (residual_input >= 0) {
-        tg_scalar *dr = tg_node_input_grad(node, residual_input);
+        bool dr_first;
+        tg_scalar *dr = tg_node_input_grad_first(node, residual_input, &dr_first);
         if (dr != NULL) {
-            residual_backward(dr, dy, node->output->size);
+            residual_backward(dr, dr_first, dy, node->output->size);
         }
     }
+    bool dx_first;
+    tg_scalar *dx = tg_node_input_grad_first(node, 0, &dx_first);
+    tg_scalar *dw = tg_node_input_grad(node, 1);
     tg_scalar *db = bias_input >= 0 ? tg_node_input_grad(node, bias_input) : NULL;
-    tg__linear_backward(tg_node_input_grad(node, 0), tg_node_input_grad(node, 1), db, dy,
-                        x->data, w->data, N, IN, OUT);
+    if (dx_first && (dx == dw || dx == db)) {
+        /* x is also the weight or the bias: both add into one buffer. */
+        memset(dx, 0, x->size * sizeof *dx);
+        dx_first = false;
+    }
+    linear_backward_kernel(dx, dx_first, dw, db, dy, x->data, w->data, N, IN, OUT);
 }
 
 static const tg_op linear_op = {"linear", linear_backward};

@@ -27,6 +27,7 @@
  */
 #include "loss.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <tgmath.h>
@@ -37,6 +38,14 @@
 #define LOSS_SLICES 256
 /* Element count above which kernels start OpenMP threads. */
 #define PARALLEL_MIN 32768
+
+/* Returns whether a loop over `elements` runs in an OpenMP region. A
+ * one-thread region is avoided, not only made serial by an if clause,
+ * because libgomp allocates the team of every one-thread region from the
+ * heap. */
+static bool use_threads(size_t elements) {
+    return elements > PARALLEL_MIN && omp_get_max_threads() > 1;
+}
 
 /* Returns the first index of slice s of n items cut into `slices` parts. */
 static size_t slice_begin(size_t n, size_t slices, size_t s) {
@@ -53,6 +62,34 @@ typedef struct cross_entropy_saved {
     int32_t *targets;  /* (N) copy of the caller's targets */
 } cross_entropy_saved;
 
+/* Returns the sum of lse_r - x_{r t_r} over the kept rows r in [begin, end),
+ * writing lse_r into lse when lse is not NULL. */
+static double cross_entropy_slice(tg_scalar *lse, const tg_scalar *logits,
+                                  const int32_t *targets, size_t V, int32_t ignore_index,
+                                  size_t begin, size_t end) {
+    double acc = 0.0;
+    for (size_t r = begin; r < end; r++) {
+        if (targets[r] == ignore_index) {
+            continue;
+        }
+        const tg_scalar *x_r = logits + r * V;
+        tg_scalar m = x_r[0];
+        for (size_t j = 1; j < V; j++) {
+            m = x_r[j] > m ? x_r[j] : m;
+        }
+        double sum = 0.0;
+        for (size_t j = 0; j < V; j++) {
+            sum += (double)exp(x_r[j] - m);
+        }
+        double lse_r = (double)m + log(sum);
+        if (lse != NULL) {
+            lse[r] = (tg_scalar)lse_r;
+        }
+        acc += lse_r - (double)x_r[targets[r]];
+    }
+    return acc;
+}
+
 /* Returns the sum over kept rows of lse_r - x_{r t_r}, and writes lse_r into
  * lse (N) for kept rows when lse is not NULL. Every target must already be
  * in [0, V) or equal to ignore_index. */
@@ -61,30 +98,19 @@ static double cross_entropy_forward(tg_scalar *lse, const tg_scalar *logits,
                                     int32_t ignore_index) {
     double partials[LOSS_SLICES];
     size_t slices = N < LOSS_SLICES ? N : LOSS_SLICES;
-#pragma omp parallel for schedule(static) if (N * V > PARALLEL_MIN)
-    for (long s = 0; s < (long)slices; s++) {
-        size_t end = slice_begin(N, slices, (size_t)s + 1);
-        double acc = 0.0;
-        for (size_t r = slice_begin(N, slices, (size_t)s); r < end; r++) {
-            if (targets[r] == ignore_index) {
-                continue;
-            }
-            const tg_scalar *x_r = logits + r * V;
-            tg_scalar m = x_r[0];
-            for (size_t j = 1; j < V; j++) {
-                m = x_r[j] > m ? x_r[j] : m;
-            }
-            double sum = 0.0;
-            for (size_t j = 0; j < V; j++) {
-                sum += (double)exp(x_r[j] - m);
-            }
-            double lse_r = (double)m + log(sum);
-            if (lse != NULL) {
-                lse[r] = (tg_scalar)lse_r;
-            }
-            acc += lse_r - (double)x_r[targets[r]];
+    if (!use_threads(N * V)) {
+        for (size_t s = 0; s < slices; s++) {
+            partials[s] = cross_entropy_slice(lse, logits, targets, V, ignore_index,
+                                              slice_begin(N, slices, s),
+                                              slice_begin(N, slices, s + 1));
         }
-        partials[s] = acc;
+    } else {
+#pragma omp parallel for schedule(static)
+        for (long s = 0; s < (long)slices; s++) {
+            partials[s] = cross_entropy_slice(lse, logits, targets, V, ignore_index,
+                                              slice_begin(N, slices, (size_t)s),
+                                              slice_begin(N, slices, (size_t)s + 1));
+        }
     }
     double total = 0.0;
     for (size_t s = 0; s < slices; s++) {
@@ -93,36 +119,69 @@ static double cross_entropy_forward(tg_scalar *lse, const tg_scalar *logits,
     return total;
 }
 
-/* Adds (softmax - onehot) * scale into dlogits for kept rows, where scale is
- * dloss / count. */
-static void cross_entropy_backward(tg_scalar *dlogits, const tg_scalar *logits,
-                                   const tg_scalar *lse, const int32_t *targets, size_t N,
-                                   size_t V, int32_t ignore_index, tg_scalar scale) {
-#pragma omp parallel for schedule(static) if (N * V > PARALLEL_MIN)
-    for (long r = 0; r < (long)N; r++) {
-        int32_t t = targets[r];
-        if (t == ignore_index) {
-            continue;
+/* Adds (softmax - onehot) * scale into row r of dlogits unless the row is
+ * ignored. With overwrite, writes it instead, and writes zeros for an ignored row. */
+static void cross_entropy_row_backward(tg_scalar *dlogits, bool overwrite,
+                                       const tg_scalar *logits, const tg_scalar *lse,
+                                       const int32_t *targets, size_t V, int32_t ignore_index,
+                                       tg_scalar scale, size_t r) {
+    int32_t t = targets[r];
+    tg_scalar *dx_r = dlogits + r * V;
+    if (t == ignore_index) {
+        if (overwrite) {
+            memset(dx_r, 0, V * sizeof *dx_r);
         }
-        const tg_scalar *x_r = logits + (size_t)r * V;
-        tg_scalar *dx_r = dlogits + (size_t)r * V;
-        tg_scalar lse_r = lse[r];
+        return;
+    }
+    const tg_scalar *x_r = logits + r * V;
+    tg_scalar lse_r = lse[r];
+    if (overwrite) {
+        for (size_t j = 0; j < V; j++) {
+            dx_r[j] = exp(x_r[j] - lse_r) * scale;
+        }
+    } else {
         for (size_t j = 0; j < V; j++) {
             dx_r[j] += exp(x_r[j] - lse_r) * scale;
         }
-        dx_r[t] -= scale;
+    }
+    dx_r[t] -= scale;
+}
+
+/* Adds (softmax - onehot) * scale into dlogits for kept rows, where scale is
+ * dloss / count, or with overwrite writes every row. */
+static void cross_entropy_backward(tg_scalar *dlogits, bool overwrite, const tg_scalar *logits,
+                                   const tg_scalar *lse, const int32_t *targets, size_t N,
+                                   size_t V, int32_t ignore_index, tg_scalar scale) {
+    if (!use_threads(N * V)) {
+        for (size_t r = 0; r < N; r++) {
+            cross_entropy_row_backward(dlogits, overwrite, logits, lse, targets, V, ignore_index,
+                                       scale, r);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)N; r++) {
+        cross_entropy_row_backward(dlogits, overwrite, logits, lse, targets, V, ignore_index,
+                                   scale, (size_t)r);
     }
 }
 
 static void cross_entropy_node_backward(tg_node *node) {
     size_t count = (size_t)node->ints[2];
-    tg_scalar *dlogits = tg_node_input_grad(node, 0);
-    if (dlogits == NULL || count == 0) {
+    bool first;
+    tg_scalar *dlogits = tg_node_input_grad_first(node, 0, &first);
+    if (dlogits == NULL) {
+        return;
+    }
+    if (count == 0) {
+        if (first) {
+            memset(dlogits, 0, node->inputs[0]->size * sizeof *dlogits);
+        }
         return;
     }
     const cross_entropy_saved *saved = node->saved;
     tg_scalar scale = (tg_scalar)((double)node->output->grad[0] / (double)count);
-    cross_entropy_backward(dlogits, node->inputs[0]->data, saved->lse, saved->targets,
+    cross_entropy_backward(dlogits, first, node->inputs[0]->data, saved->lse, saved->targets,
                            (size_t)node->ints[0], (size_t)node->ints[1], (int32_t)node->ints[3],
                            scale);
 }
