@@ -19,9 +19,21 @@
  */
 #include "elementwise.h"
 
+#include <omp.h>
 #include <string.h>
 
 #include "../op.h"
+
+/* Element count above which kernels start OpenMP threads. */
+#define PARALLEL_MIN 32768
+
+/* Returns whether a loop over `elements` runs in an OpenMP region. A
+ * one-thread region is avoided, not only made serial by an if clause,
+ * because libgomp allocates the team of every one-thread region from the
+ * heap. */
+static bool use_threads(size_t elements) {
+    return elements > PARALLEL_MIN && omp_get_max_threads() > 1;
+}
 
 typedef enum binary_kind { BINARY_ADD, BINARY_SUB, BINARY_MUL, BINARY_DIV } binary_kind;
 
@@ -91,27 +103,51 @@ static void binary_forward_same_shape(binary_kind kind, tg_scalar *y, const tg_s
                                       const tg_scalar *b, size_t n) {
     switch (kind) {
     case BINARY_ADD:
-#pragma omp parallel for schedule(static) if (n > 32768)
-        for (long i = 0; i < (long)n; i++) {
-            y[i] = a[i] + b[i];
+        if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+            for (long i = 0; i < (long)n; i++) {
+                y[i] = a[i] + b[i];
+            }
+        } else {
+            for (long i = 0; i < (long)n; i++) {
+                y[i] = a[i] + b[i];
+            }
         }
         return;
     case BINARY_SUB:
-#pragma omp parallel for schedule(static) if (n > 32768)
-        for (long i = 0; i < (long)n; i++) {
-            y[i] = a[i] - b[i];
+        if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+            for (long i = 0; i < (long)n; i++) {
+                y[i] = a[i] - b[i];
+            }
+        } else {
+            for (long i = 0; i < (long)n; i++) {
+                y[i] = a[i] - b[i];
+            }
         }
         return;
     case BINARY_MUL:
-#pragma omp parallel for schedule(static) if (n > 32768)
-        for (long i = 0; i < (long)n; i++) {
-            y[i] = a[i] * b[i];
+        if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+            for (long i = 0; i < (long)n; i++) {
+                y[i] = a[i] * b[i];
+            }
+        } else {
+            for (long i = 0; i < (long)n; i++) {
+                y[i] = a[i] * b[i];
+            }
         }
         return;
     case BINARY_DIV:
-#pragma omp parallel for schedule(static) if (n > 32768)
-        for (long i = 0; i < (long)n; i++) {
-            y[i] = a[i] / b[i];
+        if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+            for (long i = 0; i < (long)n; i++) {
+                y[i] = a[i] / b[i];
+            }
+        } else {
+            for (long i = 0; i < (long)n; i++) {
+                y[i] = a[i] / b[i];
+            }
         }
         return;
     }
@@ -160,12 +196,21 @@ static void binary_forward(binary_kind kind, tg_scalar *y, const tg_scalar *a, c
     long rows = (long)(bc->size / (size_t)inner);
     size_t sa = bc->ndim > 0 ? bc->a_stride[bc->ndim - 1] : 0;
     size_t sb = bc->ndim > 0 ? bc->b_stride[bc->ndim - 1] : 0;
-#pragma omp parallel for schedule(static) if (bc->size > 32768)
-    for (long r = 0; r < rows; r++) {
-        size_t ia;
-        size_t ib;
-        broadcast_offsets(bc, (size_t)r * (size_t)inner, &ia, &ib);
-        binary_forward_row(kind, y + (size_t)r * (size_t)inner, a + ia, sa, b + ib, sb, inner);
+    if (use_threads(bc->size)) {
+#pragma omp parallel for schedule(static)
+        for (long r = 0; r < rows; r++) {
+            size_t ia;
+            size_t ib;
+            broadcast_offsets(bc, (size_t)r * (size_t)inner, &ia, &ib);
+            binary_forward_row(kind, y + (size_t)r * (size_t)inner, a + ia, sa, b + ib, sb, inner);
+        }
+    } else {
+        for (long r = 0; r < rows; r++) {
+            size_t ia;
+            size_t ib;
+            broadcast_offsets(bc, (size_t)r * (size_t)inner, &ia, &ib);
+            binary_forward_row(kind, y + (size_t)r * (size_t)inner, a + ia, sa, b + ib, sb, inner);
+        }
     }
 }
 
@@ -202,25 +247,46 @@ static void binary_backward_same_shape(binary_kind kind, int which, tg_scalar *g
                                        const tg_scalar *dy, const tg_scalar *a,
                                        const tg_scalar *b, size_t n) {
     if (kind == BINARY_ADD || (kind == BINARY_SUB && which == 0)) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-        for (long i = 0; i < (long)n; i++) {
-            gx[i] += dy[i];
+        if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+            for (long i = 0; i < (long)n; i++) {
+                gx[i] += dy[i];
+            }
+        } else {
+            for (long i = 0; i < (long)n; i++) {
+                gx[i] += dy[i];
+            }
         }
         return;
     }
     if (kind == BINARY_SUB) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-        for (long i = 0; i < (long)n; i++) {
-            gx[i] -= dy[i];
+        if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+            for (long i = 0; i < (long)n; i++) {
+                gx[i] -= dy[i];
+            }
+        } else {
+            for (long i = 0; i < (long)n; i++) {
+                gx[i] -= dy[i];
+            }
         }
         return;
     }
-#pragma omp parallel for schedule(static) if (n > 32768)
-    for (long i = 0; i < (long)n; i++) {
-        tg_scalar dfa;
-        tg_scalar dfb;
-        binary_partials(kind, a[i], b[i], &dfa, &dfb);
-        gx[i] += dy[i] * (which == 0 ? dfa : dfb);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            tg_scalar dfa;
+            tg_scalar dfb;
+            binary_partials(kind, a[i], b[i], &dfa, &dfb);
+            gx[i] += dy[i] * (which == 0 ? dfa : dfb);
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            tg_scalar dfa;
+            tg_scalar dfb;
+            binary_partials(kind, a[i], b[i], &dfa, &dfb);
+            gx[i] += dy[i] * (which == 0 ? dfa : dfb);
+        }
     }
 }
 
@@ -253,19 +319,38 @@ static void sum_repeats(tg_scalar *gx, const tg_scalar *dy, size_t repeats, size
                         bool negate) {
     enum { COLUMNS = 256 };
     long column_blocks = (long)((block + COLUMNS - 1) / COLUMNS);
-#pragma omp parallel for schedule(static) if (repeats * block > 32768 && column_blocks > 1)
-    for (long c = 0; c < column_blocks; c++) {
-        size_t begin = (size_t)c * COLUMNS;
-        size_t end = begin + COLUMNS < block ? begin + COLUMNS : block;
-        for (size_t r = 0; r < repeats; r++) {
-            const tg_scalar *dy_r = dy + r * block;
-            if (negate) {
-                for (size_t j = begin; j < end; j++) {
-                    gx[j] -= dy_r[j];
+    if (use_threads(repeats * block) && column_blocks > 1) {
+#pragma omp parallel for schedule(static)
+        for (long c = 0; c < column_blocks; c++) {
+            size_t begin = (size_t)c * COLUMNS;
+            size_t end = begin + COLUMNS < block ? begin + COLUMNS : block;
+            for (size_t r = 0; r < repeats; r++) {
+                const tg_scalar *dy_r = dy + r * block;
+                if (negate) {
+                    for (size_t j = begin; j < end; j++) {
+                        gx[j] -= dy_r[j];
+                    }
+                } else {
+                    for (size_t j = begin; j < end; j++) {
+                        gx[j] += dy_r[j];
+                    }
                 }
-            } else {
-                for (size_t j = begin; j < end; j++) {
-                    gx[j] += dy_r[j];
+            }
+        }
+    } else {
+        for (long c = 0; c < column_blocks; c++) {
+            size_t begin = (size_t)c * COLUMNS;
+            size_t end = begin + COLUMNS < block ? begin + COLUMNS : block;
+            for (size_t r = 0; r < repeats; r++) {
+                const tg_scalar *dy_r = dy + r * block;
+                if (negate) {
+                    for (size_t j = begin; j < end; j++) {
+                        gx[j] -= dy_r[j];
+                    }
+                } else {
+                    for (size_t j = begin; j < end; j++) {
+                        gx[j] += dy_r[j];
+                    }
                 }
             }
         }
@@ -284,33 +369,65 @@ static void sum_rows_into(tg_scalar *gx, const tg_scalar *dy, const broadcast *b
     int inner = bc->shape[bc->ndim - 1];
     size_t rows = bc->size / (size_t)inner;
     long column_blocks = (long)((inner + COLUMNS - 1) / COLUMNS);
-#pragma omp parallel for schedule(static) if (bc->size > 32768 && column_blocks > 1)
-    for (long c = 0; c < column_blocks; c++) {
-        int begin = (int)c * COLUMNS;
-        int end = begin + COLUMNS < inner ? begin + COLUMNS : inner;
-        size_t coordinate[TG_MAX_DIMS] = {0};
-        size_t offset = 0;
-        for (size_t r = 0; r < rows; r++) {
-            tg_scalar *restrict gx_r = gx + offset;
-            const tg_scalar *restrict dy_r = dy + r * (size_t)inner;
-            if (negate) {
-                for (int j = begin; j < end; j++) {
-                    gx_r[j] -= dy_r[j];
+    if (use_threads(bc->size) && column_blocks > 1) {
+#pragma omp parallel for schedule(static)
+        for (long c = 0; c < column_blocks; c++) {
+            int begin = (int)c * COLUMNS;
+            int end = begin + COLUMNS < inner ? begin + COLUMNS : inner;
+            size_t coordinate[TG_MAX_DIMS] = {0};
+            size_t offset = 0;
+            for (size_t r = 0; r < rows; r++) {
+                tg_scalar *restrict gx_r = gx + offset;
+                const tg_scalar *restrict dy_r = dy + r * (size_t)inner;
+                if (negate) {
+                    for (int j = begin; j < end; j++) {
+                        gx_r[j] -= dy_r[j];
+                    }
+                } else {
+                    for (int j = begin; j < end; j++) {
+                        gx_r[j] += dy_r[j];
+                    }
                 }
-            } else {
-                for (int j = begin; j < end; j++) {
-                    gx_r[j] += dy_r[j];
+                /* Advance the odometer over the dimensions before the innermost. */
+                for (int d = bc->ndim - 2; d >= 0; d--) {
+                    coordinate[d]++;
+                    offset += stride[d];
+                    if (coordinate[d] < (size_t)bc->shape[d]) {
+                        break;
+                    }
+                    offset -= stride[d] * (size_t)bc->shape[d];
+                    coordinate[d] = 0;
                 }
             }
-            /* Advance the odometer over the dimensions before the innermost. */
-            for (int d = bc->ndim - 2; d >= 0; d--) {
-                coordinate[d]++;
-                offset += stride[d];
-                if (coordinate[d] < (size_t)bc->shape[d]) {
-                    break;
+        }
+    } else {
+        for (long c = 0; c < column_blocks; c++) {
+            int begin = (int)c * COLUMNS;
+            int end = begin + COLUMNS < inner ? begin + COLUMNS : inner;
+            size_t coordinate[TG_MAX_DIMS] = {0};
+            size_t offset = 0;
+            for (size_t r = 0; r < rows; r++) {
+                tg_scalar *restrict gx_r = gx + offset;
+                const tg_scalar *restrict dy_r = dy + r * (size_t)inner;
+                if (negate) {
+                    for (int j = begin; j < end; j++) {
+                        gx_r[j] -= dy_r[j];
+                    }
+                } else {
+                    for (int j = begin; j < end; j++) {
+                        gx_r[j] += dy_r[j];
+                    }
                 }
-                offset -= stride[d] * (size_t)bc->shape[d];
-                coordinate[d] = 0;
+                /* Advance the odometer over the dimensions before the innermost. */
+                for (int d = bc->ndim - 2; d >= 0; d--) {
+                    coordinate[d]++;
+                    offset += stride[d];
+                    if (coordinate[d] < (size_t)bc->shape[d]) {
+                        break;
+                    }
+                    offset -= stride[d] * (size_t)bc->shape[d];
+                    coordinate[d] = 0;
+                }
             }
         }
     }
@@ -326,15 +443,27 @@ static void binary_backward_input(binary_kind kind, int which, tg_scalar *gx, co
         return;
     }
     if (x_full_size) {
-#pragma omp parallel for schedule(static) if (bc->size > 32768)
-        for (long i = 0; i < (long)bc->size; i++) {
-            size_t ia;
-            size_t ib;
-            broadcast_offsets(bc, (size_t)i, &ia, &ib);
-            tg_scalar dfa;
-            tg_scalar dfb;
-            binary_partials(kind, a[ia], b[ib], &dfa, &dfb);
-            gx[i] += dy[i] * (which == 0 ? dfa : dfb);
+        if (use_threads(bc->size)) {
+#pragma omp parallel for schedule(static)
+            for (long i = 0; i < (long)bc->size; i++) {
+                size_t ia;
+                size_t ib;
+                broadcast_offsets(bc, (size_t)i, &ia, &ib);
+                tg_scalar dfa;
+                tg_scalar dfb;
+                binary_partials(kind, a[ia], b[ib], &dfa, &dfb);
+                gx[i] += dy[i] * (which == 0 ? dfa : dfb);
+            }
+        } else {
+            for (long i = 0; i < (long)bc->size; i++) {
+                size_t ia;
+                size_t ib;
+                broadcast_offsets(bc, (size_t)i, &ia, &ib);
+                tg_scalar dfa;
+                tg_scalar dfb;
+                binary_partials(kind, a[ia], b[ib], &dfa, &dfb);
+                gx[i] += dy[i] * (which == 0 ? dfa : dfb);
+            }
         }
         return;
     }
@@ -471,16 +600,28 @@ tg_tensor *tg_div(tg_tape *tape, const tg_tensor *a, const tg_tensor *b) {
 
 static void affine_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_scalar factor,
                            tg_scalar offset) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = factor * x[i] + offset;
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = factor * x[i] + offset;
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = factor * x[i] + offset;
+        }
     }
 }
 
 static void affine_backward_kernel(tg_scalar *dx, const tg_scalar *dy, size_t n, tg_scalar factor) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-    for (long i = 0; i < (long)n; i++) {
-        dx[i] += factor * dy[i];
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += factor * dy[i];
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += factor * dy[i];
+        }
     }
 }
 

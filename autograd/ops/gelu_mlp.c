@@ -43,6 +43,14 @@
 /* Element count above which elementwise loops start OpenMP threads. */
 #define PARALLEL_MIN 32768
 
+/* Returns whether a loop over `elements` runs in an OpenMP region. A
+ * one-thread region is avoided, not only made serial by an if clause,
+ * because libgomp allocates the team of every one-thread region from the
+ * heap. */
+static bool use_threads(size_t elements) {
+    return elements > PARALLEL_MIN && omp_get_max_threads() > 1;
+}
+
 typedef struct gelu_mlp_saved {
     tg_scalar *derivative;  /* gelu'(a) (N, H) */
     tg_scalar *hidden;      /* g (N, H) */
@@ -71,9 +79,15 @@ static void gelu_mlp_forward(tg_scalar *y, tg_scalar *a, tg_scalar *g, const tg_
 /* dg *= derivative over n elements. */
 static void gelu_backward_in_place(tg_scalar *restrict dg, const tg_scalar *restrict derivative,
                                    size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        dg[i] *= derivative[i];
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            dg[i] *= derivative[i];
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            dg[i] *= derivative[i];
+        }
     }
 }
 
@@ -126,9 +140,15 @@ static void gelu_mlp_backward(tg_node *node) {
         tg_scalar *dr = tg_node_input_grad(node, s->residual_input);
         if (dr != NULL) {
             size_t n = node->output->size;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-            for (long i = 0; i < (long)n; i++) {
-                dr[i] += dy[i];
+            if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+                for (long i = 0; i < (long)n; i++) {
+                    dr[i] += dy[i];
+                }
+            } else {
+                for (long i = 0; i < (long)n; i++) {
+                    dr[i] += dy[i];
+                }
             }
         }
     }

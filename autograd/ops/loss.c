@@ -276,19 +276,32 @@ tg_tensor *tg_cross_entropy(tg_tape *tape, const tg_tensor *logits, const int32_
 
 /* ---- mse ----------------------------------------------------------------- */
 
+/* Returns the sum of (prediction - target)^2 over the elements [begin, end). */
+static double mse_slice(const tg_scalar *prediction, const tg_scalar *target, size_t begin,
+                        size_t end) {
+    double acc = 0.0;
+    for (size_t i = begin; i < end; i++) {
+        double d = (double)prediction[i] - (double)target[i];
+        acc += d * d;
+    }
+    return acc;
+}
+
 /* Returns the sum of (prediction - target)^2 over n elements. */
 static double mse_forward(const tg_scalar *prediction, const tg_scalar *target, size_t n) {
     double partials[LOSS_SLICES];
     size_t slices = n < LOSS_SLICES ? n : LOSS_SLICES;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long s = 0; s < (long)slices; s++) {
-        size_t end = slice_begin(n, slices, (size_t)s + 1);
-        double acc = 0.0;
-        for (size_t i = slice_begin(n, slices, (size_t)s); i < end; i++) {
-            double d = (double)prediction[i] - (double)target[i];
-            acc += d * d;
+    if (!use_threads(n)) {
+        for (size_t s = 0; s < slices; s++) {
+            partials[s] = mse_slice(prediction, target, slice_begin(n, slices, s),
+                                    slice_begin(n, slices, s + 1));
         }
-        partials[s] = acc;
+    } else {
+#pragma omp parallel for schedule(static)
+        for (long s = 0; s < (long)slices; s++) {
+            partials[s] = mse_slice(prediction, target, slice_begin(n, slices, (size_t)s),
+                                    slice_begin(n, slices, (size_t)s + 1));
+        }
     }
     double total = 0.0;
     for (size_t s = 0; s < slices; s++) {
@@ -298,11 +311,11 @@ static double mse_forward(const tg_scalar *prediction, const tg_scalar *target, 
 }
 
 /* Adds scale * (prediction - target) into dprediction and subtracts it from
- * dtarget. Either gradient may be NULL. */
-static void mse_backward(tg_scalar *dprediction, tg_scalar *dtarget, const tg_scalar *prediction,
-                         const tg_scalar *target, size_t n, tg_scalar scale) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
+ * dtarget over the elements [begin, end). Either gradient may be NULL. */
+static void mse_backward_range(tg_scalar *dprediction, tg_scalar *dtarget,
+                               const tg_scalar *prediction, const tg_scalar *target, size_t begin,
+                               size_t end, tg_scalar scale) {
+    for (size_t i = begin; i < end; i++) {
         tg_scalar g = scale * (prediction[i] - target[i]);
         if (dprediction != NULL) {
             dprediction[i] += g;
@@ -310,6 +323,23 @@ static void mse_backward(tg_scalar *dprediction, tg_scalar *dtarget, const tg_sc
         if (dtarget != NULL) {
             dtarget[i] -= g;
         }
+    }
+}
+
+/* Adds scale * (prediction - target) into dprediction and subtracts it from
+ * dtarget. Either gradient may be NULL. */
+static void mse_backward(tg_scalar *dprediction, tg_scalar *dtarget, const tg_scalar *prediction,
+                         const tg_scalar *target, size_t n, tg_scalar scale) {
+    if (!use_threads(n)) {
+        mse_backward_range(dprediction, dtarget, prediction, target, 0, n, scale);
+        return;
+    }
+    int threads = omp_get_max_threads();
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < threads; t++) {
+        mse_backward_range(dprediction, dtarget, prediction, target,
+                           slice_begin(n, (size_t)threads, (size_t)t),
+                           slice_begin(n, (size_t)threads, (size_t)t + 1), scale);
     }
 }
 

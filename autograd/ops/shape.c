@@ -28,12 +28,22 @@
 #include "shape.h"
 
 #include <limits.h>
+#include <omp.h>
 #include <string.h>
 
 #include "../op.h"
 
 /* Element count below which a copy runs on one thread. */
 #define PARALLEL_MIN_ELEMENTS 32768
+
+/* Returns whether a loop over `elements` runs in an OpenMP region. A
+ * one-thread region is avoided, not only made serial by an if clause,
+ * because libgomp allocates the team of every one-thread region from the
+ * heap. */
+static bool use_threads(size_t elements) {
+    return elements > PARALLEL_MIN_ELEMENTS && omp_get_max_threads() > 1;
+}
+
 /* Elements per task when a block copy is split over threads. */
 #define COPY_CHUNK 4096
 /* Side of the square tiles of a transposing permute. */
@@ -66,19 +76,36 @@ static void copy_rows(tg_scalar *dst, size_t dst_stride, const tg_scalar *src, s
                       size_t rows, size_t len, bool accumulate) {
     size_t chunks_per_row = (len + COPY_CHUNK - 1) / COPY_CHUNK;
     long tasks = (long)(rows * chunks_per_row);
-#pragma omp parallel for schedule(static) if (rows * len > PARALLEL_MIN_ELEMENTS)
-    for (long t = 0; t < tasks; t++) {
-        size_t row = (size_t)t / chunks_per_row;
-        size_t begin = ((size_t)t % chunks_per_row) * COPY_CHUNK;
-        size_t count = len - begin < COPY_CHUNK ? len - begin : COPY_CHUNK;
-        tg_scalar *d = dst + row * dst_stride + begin;
-        const tg_scalar *s = src + row * src_stride + begin;
-        if (accumulate) {
-            for (size_t i = 0; i < count; i++) {
-                d[i] += s[i];
+    if (use_threads(rows * len)) {
+#pragma omp parallel for schedule(static)
+        for (long t = 0; t < tasks; t++) {
+            size_t row = (size_t)t / chunks_per_row;
+            size_t begin = ((size_t)t % chunks_per_row) * COPY_CHUNK;
+            size_t count = len - begin < COPY_CHUNK ? len - begin : COPY_CHUNK;
+            tg_scalar *d = dst + row * dst_stride + begin;
+            const tg_scalar *s = src + row * src_stride + begin;
+            if (accumulate) {
+                for (size_t i = 0; i < count; i++) {
+                    d[i] += s[i];
+                }
+            } else {
+                memcpy(d, s, count * sizeof *d);
             }
-        } else {
-            memcpy(d, s, count * sizeof *d);
+        }
+    } else {
+        for (long t = 0; t < tasks; t++) {
+            size_t row = (size_t)t / chunks_per_row;
+            size_t begin = ((size_t)t % chunks_per_row) * COPY_CHUNK;
+            size_t count = len - begin < COPY_CHUNK ? len - begin : COPY_CHUNK;
+            tg_scalar *d = dst + row * dst_stride + begin;
+            const tg_scalar *s = src + row * src_stride + begin;
+            if (accumulate) {
+                for (size_t i = 0; i < count; i++) {
+                    d[i] += s[i];
+                }
+            } else {
+                memcpy(d, s, count * sizeof *d);
+            }
         }
     }
 }
@@ -216,17 +243,32 @@ static void permute_rows(tg_scalar *dst, const tg_scalar *src, const permute_pla
     }
     size_t len = plan->extent[plan->ndim - 1];
     long rows = (long)(plan->size / len);
-#pragma omp parallel for schedule(static) if (plan->size > PARALLEL_MIN_ELEMENTS)
-    for (long r = 0; r < rows; r++) {
-        size_t d_off;
-        size_t s_off;
-        plan_offsets(plan, outer_axes, plan->ndim - 1, (size_t)r, &d_off, &s_off);
-        if (accumulate) {
-            for (size_t i = 0; i < len; i++) {
-                dst[d_off + i] += src[s_off + i];
+    if (use_threads(plan->size)) {
+#pragma omp parallel for schedule(static)
+        for (long r = 0; r < rows; r++) {
+            size_t d_off;
+            size_t s_off;
+            plan_offsets(plan, outer_axes, plan->ndim - 1, (size_t)r, &d_off, &s_off);
+            if (accumulate) {
+                for (size_t i = 0; i < len; i++) {
+                    dst[d_off + i] += src[s_off + i];
+                }
+            } else {
+                memcpy(dst + d_off, src + s_off, len * sizeof *dst);
             }
-        } else {
-            memcpy(dst + d_off, src + s_off, len * sizeof *dst);
+        }
+    } else {
+        for (long r = 0; r < rows; r++) {
+            size_t d_off;
+            size_t s_off;
+            plan_offsets(plan, outer_axes, plan->ndim - 1, (size_t)r, &d_off, &s_off);
+            if (accumulate) {
+                for (size_t i = 0; i < len; i++) {
+                    dst[d_off + i] += src[s_off + i];
+                }
+            } else {
+                memcpy(dst + d_off, src + s_off, len * sizeof *dst);
+            }
         }
     }
 }
@@ -252,26 +294,52 @@ static void permute_tiles(tg_scalar *dst, const tg_scalar *src, const permute_pl
     size_t tiles_b = (extent_b + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE;
     size_t batches = plan->size / (extent_a * extent_b);
     long tasks = (long)(batches * tiles_a * tiles_b);
-#pragma omp parallel for schedule(static) if (plan->size > PARALLEL_MIN_ELEMENTS)
-    for (long t = 0; t < tasks; t++) {
-        size_t tile_b = (size_t)t % tiles_b;
-        size_t tile_a = (size_t)t / tiles_b % tiles_a;
-        size_t batch = (size_t)t / tiles_b / tiles_a;
-        size_t d_off;
-        size_t s_off;
-        plan_offsets(plan, batch_axes, n_batch, batch, &d_off, &s_off);
-        size_t a0 = tile_a * TRANSPOSE_TILE;
-        size_t a1 = a0 + TRANSPOSE_TILE < extent_a ? a0 + TRANSPOSE_TILE : extent_a;
-        size_t b0 = tile_b * TRANSPOSE_TILE;
-        size_t b1 = b0 + TRANSPOSE_TILE < extent_b ? b0 + TRANSPOSE_TILE : extent_b;
-        for (size_t i = a0; i < a1; i++) {
-            tg_scalar *dst_row = dst + d_off + i * dst_stride_a;
-            const tg_scalar *src_col = src + s_off + i;
-            for (size_t j = b0; j < b1; j++) {
-                if (accumulate) {
-                    dst_row[j] += src_col[j * src_stride_b];
-                } else {
-                    dst_row[j] = src_col[j * src_stride_b];
+    if (use_threads(plan->size)) {
+#pragma omp parallel for schedule(static)
+        for (long t = 0; t < tasks; t++) {
+            size_t tile_b = (size_t)t % tiles_b;
+            size_t tile_a = (size_t)t / tiles_b % tiles_a;
+            size_t batch = (size_t)t / tiles_b / tiles_a;
+            size_t d_off;
+            size_t s_off;
+            plan_offsets(plan, batch_axes, n_batch, batch, &d_off, &s_off);
+            size_t a0 = tile_a * TRANSPOSE_TILE;
+            size_t a1 = a0 + TRANSPOSE_TILE < extent_a ? a0 + TRANSPOSE_TILE : extent_a;
+            size_t b0 = tile_b * TRANSPOSE_TILE;
+            size_t b1 = b0 + TRANSPOSE_TILE < extent_b ? b0 + TRANSPOSE_TILE : extent_b;
+            for (size_t i = a0; i < a1; i++) {
+                tg_scalar *dst_row = dst + d_off + i * dst_stride_a;
+                const tg_scalar *src_col = src + s_off + i;
+                for (size_t j = b0; j < b1; j++) {
+                    if (accumulate) {
+                        dst_row[j] += src_col[j * src_stride_b];
+                    } else {
+                        dst_row[j] = src_col[j * src_stride_b];
+                    }
+                }
+            }
+        }
+    } else {
+        for (long t = 0; t < tasks; t++) {
+            size_t tile_b = (size_t)t % tiles_b;
+            size_t tile_a = (size_t)t / tiles_b % tiles_a;
+            size_t batch = (size_t)t / tiles_b / tiles_a;
+            size_t d_off;
+            size_t s_off;
+            plan_offsets(plan, batch_axes, n_batch, batch, &d_off, &s_off);
+            size_t a0 = tile_a * TRANSPOSE_TILE;
+            size_t a1 = a0 + TRANSPOSE_TILE < extent_a ? a0 + TRANSPOSE_TILE : extent_a;
+            size_t b0 = tile_b * TRANSPOSE_TILE;
+            size_t b1 = b0 + TRANSPOSE_TILE < extent_b ? b0 + TRANSPOSE_TILE : extent_b;
+            for (size_t i = a0; i < a1; i++) {
+                tg_scalar *dst_row = dst + d_off + i * dst_stride_a;
+                const tg_scalar *src_col = src + s_off + i;
+                for (size_t j = b0; j < b1; j++) {
+                    if (accumulate) {
+                        dst_row[j] += src_col[j * src_stride_b];
+                    } else {
+                        dst_row[j] = src_col[j * src_stride_b];
+                    }
                 }
             }
         }

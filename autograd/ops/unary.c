@@ -25,6 +25,7 @@
  */
 #include "unary.h"
 
+#include <omp.h>
 #include <tgmath.h>
 
 #include "../op.h"
@@ -32,6 +33,15 @@
 
 /* Element count above which kernels start OpenMP threads. */
 #define PARALLEL_MIN 32768
+
+/* Returns whether a loop over `elements` runs in an OpenMP region. A
+ * one-thread region is avoided, not only made serial by an if clause,
+ * because libgomp allocates the team of every one-thread region from the
+ * heap. */
+static bool use_threads(size_t elements) {
+    return elements > PARALLEL_MIN && omp_get_max_threads() > 1;
+}
+
 
 typedef void (*unary_forward_fn)(tg_scalar *y, const tg_scalar *x, size_t n);
 /* Adds dy * f'(x) into dx, reading x and the forward's output y. */
@@ -49,72 +59,120 @@ typedef struct unary_op {
 /* ---- exp ----------------------------------------------------------------- */
 
 static void exp_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = exp(x[i]);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = exp(x[i]);
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = exp(x[i]);
+        }
     }
 }
 
 static void exp_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                          const tg_scalar *y, size_t n) {
     (void)x;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        dx[i] += dy[i] * y[i];
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += dy[i] * y[i];
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += dy[i] * y[i];
+        }
     }
 }
 
 /* ---- log ----------------------------------------------------------------- */
 
 static void log_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = log(x[i]);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = log(x[i]);
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = log(x[i]);
+        }
     }
 }
 
 static void log_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                          const tg_scalar *y, size_t n) {
     (void)y;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        dx[i] += dy[i] / x[i];
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += dy[i] / x[i];
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += dy[i] / x[i];
+        }
     }
 }
 
 /* ---- sqrt ---------------------------------------------------------------- */
 
 static void sqrt_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = sqrt(x[i]);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = sqrt(x[i]);
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = sqrt(x[i]);
+        }
     }
 }
 
 static void sqrt_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                           const tg_scalar *y, size_t n) {
     (void)x;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        dx[i] += dy[i] / (2 * y[i]);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += dy[i] / (2 * y[i]);
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += dy[i] / (2 * y[i]);
+        }
     }
 }
 
 /* ---- tanh ---------------------------------------------------------------- */
 
 static void tanh_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = tanh(x[i]);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = tanh(x[i]);
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = tanh(x[i]);
+        }
     }
 }
 
 static void tanh_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                           const tg_scalar *y, size_t n) {
     (void)x;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        dx[i] += dy[i] * (1 - y[i] * y[i]);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += dy[i] * (1 - y[i] * y[i]);
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += dy[i] * (1 - y[i] * y[i]);
+        }
     }
 }
 
@@ -130,55 +188,92 @@ static tg_scalar sigmoid_of(tg_scalar x) {
 }
 
 static void sigmoid_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = sigmoid_of(x[i]);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = sigmoid_of(x[i]);
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = sigmoid_of(x[i]);
+        }
     }
 }
 
 static void sigmoid_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                              const tg_scalar *y, size_t n) {
     (void)x;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        dx[i] += dy[i] * y[i] * (1 - y[i]);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += dy[i] * y[i] * (1 - y[i]);
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += dy[i] * y[i] * (1 - y[i]);
+        }
     }
 }
 
 /* ---- relu ---------------------------------------------------------------- */
 
 static void relu_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = x[i] > 0 ? x[i] : 0;
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = x[i] > 0 ? x[i] : 0;
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = x[i] > 0 ? x[i] : 0;
+        }
     }
 }
 
 static void relu_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                           const tg_scalar *y, size_t n) {
     (void)y;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        dx[i] += x[i] > 0 ? dy[i] : 0;
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += x[i] > 0 ? dy[i] : 0;
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            dx[i] += x[i] > 0 ? dy[i] : 0;
+        }
     }
 }
 
 /* ---- silu ---------------------------------------------------------------- */
 
 static void silu_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        y[i] = x[i] * sigmoid_of(x[i]);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = x[i] * sigmoid_of(x[i]);
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            y[i] = x[i] * sigmoid_of(x[i]);
+        }
     }
 }
 
 static void silu_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                           const tg_scalar *y, size_t n) {
     (void)y;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        tg_scalar s = sigmoid_of(x[i]);
-        dx[i] += dy[i] * s * (1 + x[i] * (1 - s));
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)n; i++) {
+            tg_scalar s = sigmoid_of(x[i]);
+            dx[i] += dy[i] * s * (1 + x[i] * (1 - s));
+        }
+    } else {
+        for (long i = 0; i < (long)n; i++) {
+            tg_scalar s = sigmoid_of(x[i]);
+            dx[i] += dy[i] * s * (1 + x[i] * (1 - s));
+        }
     }
 }
 
@@ -249,32 +344,56 @@ static void gelu_backward_block(tg_scalar *out, const tg_scalar *dy,
 
 void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx approx) {
     long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long k = 0; k < blocks; k++) {
-        size_t begin = (size_t)k * GELU_BLOCK;
-        size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
-        gelu_forward_block(y + begin, x + begin, count, approx);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long k = 0; k < blocks; k++) {
+            size_t begin = (size_t)k * GELU_BLOCK;
+            size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+            gelu_forward_block(y + begin, x + begin, count, approx);
+        }
+    } else {
+        for (long k = 0; k < blocks; k++) {
+            size_t begin = (size_t)k * GELU_BLOCK;
+            size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+            gelu_forward_block(y + begin, x + begin, count, approx);
+        }
     }
 }
 
 void tg__gelu_forward_derivative(tg_scalar *y, tg_scalar *x, size_t n, tg_gelu_approx approx) {
     long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long k = 0; k < blocks; k++) {
-        size_t begin = (size_t)k * GELU_BLOCK;
-        size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
-        gelu_forward_derivative_block(y + begin, x + begin, count, approx);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long k = 0; k < blocks; k++) {
+            size_t begin = (size_t)k * GELU_BLOCK;
+            size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+            gelu_forward_derivative_block(y + begin, x + begin, count, approx);
+        }
+    } else {
+        for (long k = 0; k < blocks; k++) {
+            size_t begin = (size_t)k * GELU_BLOCK;
+            size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+            gelu_forward_derivative_block(y + begin, x + begin, count, approx);
+        }
     }
 }
 
 void tg__gelu_backward(tg_scalar *out, const tg_scalar *dy, const tg_scalar *x, size_t n,
                        tg_gelu_approx approx, bool replace) {
     long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long k = 0; k < blocks; k++) {
-        size_t begin = (size_t)k * GELU_BLOCK;
-        size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
-        gelu_backward_block(out + begin, dy + begin, x + begin, count, approx, replace);
+    if (use_threads(n)) {
+#pragma omp parallel for schedule(static)
+        for (long k = 0; k < blocks; k++) {
+            size_t begin = (size_t)k * GELU_BLOCK;
+            size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+            gelu_backward_block(out + begin, dy + begin, x + begin, count, approx, replace);
+        }
+    } else {
+        for (long k = 0; k < blocks; k++) {
+            size_t begin = (size_t)k * GELU_BLOCK;
+            size_t count = n - begin < GELU_BLOCK ? n - begin : GELU_BLOCK;
+            gelu_backward_block(out + begin, dy + begin, x + begin, count, approx, replace);
+        }
     }
 }
 

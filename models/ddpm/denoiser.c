@@ -1,6 +1,7 @@
 #include "denoiser.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,23 +176,36 @@ tg_status ddpm_model_init(ddpm_model *model, const ddpm_model_config *config, tg
     return status;
 }
 
-/* Copies images x (B, S, S) into patches (B, N, P * P). */
-static void patchify(tg_scalar *patches, const tg_scalar *x, int B, int S, int P) {
+/* Copies image b of x (B, S, S) into its patches (N, P * P) in patches. */
+static void patchify_image(tg_scalar *patches, const tg_scalar *x, int b, int S, int P) {
     int G = S / P;
     size_t D = (size_t)S * (size_t)S;
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        tg_scalar *dst = patches + (size_t)b * D;
-        const tg_scalar *src = x + (size_t)b * D;
-        for (int gr = 0; gr < G; gr++) {
-            for (int gc = 0; gc < G; gc++) {
-                for (int r = 0; r < P; r++) {
-                    const tg_scalar *row = src + (size_t)(gr * P + r) * (size_t)S + (size_t)gc * P;
-                    memcpy(dst, row, (size_t)P * sizeof *dst);
-                    dst += P;
-                }
+    tg_scalar *dst = patches + (size_t)b * D;
+    const tg_scalar *src = x + (size_t)b * D;
+    for (int gr = 0; gr < G; gr++) {
+        for (int gc = 0; gc < G; gc++) {
+            for (int r = 0; r < P; r++) {
+                const tg_scalar *row = src + (size_t)(gr * P + r) * (size_t)S + (size_t)gc * P;
+                memcpy(dst, row, (size_t)P * sizeof *dst);
+                dst += P;
             }
         }
+    }
+}
+
+/* Copies images x (B, S, S) into patches (B, N, P * P). */
+static void patchify(tg_scalar *patches, const tg_scalar *x, int B, int S, int P) {
+    /* No one-thread region: libgomp allocates the team of every one-thread
+     * region from the heap, and training calls this every step. */
+    if (omp_get_max_threads() < 2) {
+        for (int b = 0; b < B; b++) {
+            patchify_image(patches, x, b, S, P);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        patchify_image(patches, x, b, S, P);
     }
 }
 

@@ -1,6 +1,7 @@
 #include "diffusion.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,17 +78,31 @@ tg_status ddpm_schedule_init(ddpm_schedule *s, ddpm_beta_kind kind, int T, doubl
     return TG_OK;
 }
 
+/* Noises row i of x0 into x_t, as ddpm_q_sample does for every row. */
+static void q_sample_row(const ddpm_schedule *s, const tg_scalar *x0, const int32_t *t,
+                         const tg_scalar *noise, int i, int D, tg_scalar *x_t) {
+    double abar = s->alphas_cumprod[t[i]];
+    tg_scalar a = (tg_scalar)sqrt(abar);
+    tg_scalar b = (tg_scalar)sqrt(1.0 - abar);
+    size_t row = (size_t)i * (size_t)D;
+    for (int j = 0; j < D; j++) {
+        x_t[row + j] = a * x0[row + j] + b * noise[row + j];
+    }
+}
+
 void ddpm_q_sample(const ddpm_schedule *s, const tg_scalar *x0, const int32_t *t,
                    const tg_scalar *noise, int n, int D, tg_scalar *x_t) {
+    /* No one-thread region: libgomp allocates the team of every one-thread
+     * region from the heap, and training calls this every step. */
+    if (omp_get_max_threads() < 2) {
+        for (int i = 0; i < n; i++) {
+            q_sample_row(s, x0, t, noise, i, D, x_t);
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++) {
-        double abar = s->alphas_cumprod[t[i]];
-        tg_scalar a = (tg_scalar)sqrt(abar);
-        tg_scalar b = (tg_scalar)sqrt(1.0 - abar);
-        size_t row = (size_t)i * (size_t)D;
-        for (int j = 0; j < D; j++) {
-            x_t[row + j] = a * x0[row + j] + b * noise[row + j];
-        }
+        q_sample_row(s, x0, t, noise, i, D, x_t);
     }
 }
 
