@@ -291,6 +291,75 @@ static void transpose_rows(tg_scalar *restrict xt, int ldt, const tg_scalar *res
     }
 }
 
+/* Tile of the head products below: PRODUCT_ROWS rows by PRODUCT_COLS columns
+ * of C, held in registers while the inner dimension runs. 4 x 16 floats fill
+ * eight AVX2 registers. */
+#define PRODUCT_ROWS 4
+#define PRODUCT_COLS 16
+
+/* Writes the tile of C at rows i..i+rows, columns j..j+cols, at most
+ * PRODUCT_ROWS by PRODUCT_COLS, of C = alpha * A B (see head_product). The
+ * compiler unrolls and vectorises the loops when rows and cols are the
+ * constants of a full tile. */
+__attribute__((always_inline))
+static inline void product_tile(int rows, int cols, int K, tg_scalar alpha,
+                                const tg_scalar *restrict A, int lda,
+                                const tg_scalar *restrict B, int ldb, tg_scalar *restrict C,
+                                int ldc) {
+    tg_scalar acc[PRODUCT_ROWS][PRODUCT_COLS] = {{0}};
+    for (int k = 0; k < K; k++) {
+        const tg_scalar *b = B + (size_t)k * ldb;
+        for (int r = 0; r < rows; r++) {
+            tg_scalar a = A[(size_t)r * lda + k];
+            for (int c = 0; c < cols; c++) {
+                acc[r][c] += a * b[c];
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+            C[(size_t)r * ldc + c] = alpha * acc[r][c];
+        }
+    }
+}
+
+/* C (M, N) = alpha * A (M, K) B (K, N), row-major with row strides lda, ldb
+ * and ldc, for the small products of one head: the scores Q K^T and the
+ * backward's dO V^T, with B the transposed copy of K or V. OpenBLAS 0.3.21's
+ * small-matrix sgemm kernel allocates 128 bytes from the heap on every call
+ * at some of these shapes (49 x 49 x 32), about 2,000 times per ddpm step.
+ * Each C[i][j] adds A[i][k] B[k][j] for k = 0, 1, ..., K - 1 in that order,
+ * in the scalar type and starting from 0, and is then multiplied by alpha:
+ * the tiling does not change the bits. */
+__attribute__((target_clones("avx2", "default")))
+static void head_product(int M, int N, int K, tg_scalar alpha, const tg_scalar *A, int lda,
+                         const tg_scalar *B, int ldb, tg_scalar *C, int ldc) {
+    for (int i = 0; i < M; i += PRODUCT_ROWS) {
+        const tg_scalar *a = A + (size_t)i * lda;
+        tg_scalar *c = C + (size_t)i * ldc;
+        int j = 0;
+        if (M - i >= PRODUCT_ROWS) {
+            for (; j + PRODUCT_COLS <= N; j += PRODUCT_COLS) {
+                product_tile(PRODUCT_ROWS, PRODUCT_COLS, K, alpha, a, lda, B + j, ldb, c + j,
+                             ldc);
+            }
+        }
+        int rows = M - i < PRODUCT_ROWS ? M - i : PRODUCT_ROWS;
+        for (; j < N; j += PRODUCT_COLS) {
+            int cols = N - j < PRODUCT_COLS ? N - j : PRODUCT_COLS;
+            product_tile(rows, cols, K, alpha, a, lda, B + j, ldb, c + j, ldc);
+        }
+    }
+}
+
+/* head_product, exposed so that the test suite can check it at any shape. */
+void tg__attention_product(int M, int N, int K, tg_scalar alpha, const tg_scalar *A, int lda,
+                           const tg_scalar *B, int ldb, tg_scalar *C, int ldc);
+void tg__attention_product(int M, int N, int K, tg_scalar alpha, const tg_scalar *A, int lda,
+                           const tg_scalar *B, int ldb, tg_scalar *C, int ldc) {
+    head_product(M, N, K, alpha, A, lda, B, ldb, C, ldc);
+}
+
 /* Returns whether the (b, h) pairs run in an OpenMP region. A one-thread
  * region is avoided, not only made serial by an if clause, because libgomp
  * allocates the team of every one-thread region from the heap. */
@@ -340,8 +409,8 @@ static void attention_forward_pair(tg_scalar *out, tg_scalar *probs, tg_scalar *
             continue;
         }
         /* S (rows, keys) = scale * Q (rows, D) K^T (D, keys) */
-        tg_gemm(false, false, rows, blk.keys, p->D, p->scale, q_bh + (size_t)blk.r0 * p->ldq,
-                p->ldq, kt, p->Tk, 0, s, p->Tk);
+        head_product(rows, blk.keys, p->D, p->scale, q_bh + (size_t)blk.r0 * p->ldq, p->ldq, kt,
+                     p->Tk, s, p->Tk);
         for (int i = 0; i < rows; i++) {
             softmax_row(s + (size_t)i * p->Tk, causal_limit(p, blk.r0 + i), blk.keys, pad);
         }
@@ -424,7 +493,7 @@ static void attention_backward_pair(tg_scalar *dq, tg_scalar *dk, tg_scalar *dv,
         }
         /* dP (rows, keys) = dO (rows, D) V^T (D, keys), then dS in place. */
         tg_scalar *ds = ds_bh + (size_t)blk.r0 * p->Tk;
-        tg_gemm(false, false, rows, blk.keys, p->D, 1, d_o, p->C, vt, p->Tk, 0, ds, p->Tk);
+        head_product(rows, blk.keys, p->D, 1, d_o, p->C, vt, p->Tk, ds, p->Tk);
         for (int i = 0; i < rows; i++) {
             softmax_backward_row(ds + (size_t)i * p->Tk, prob + (size_t)i * p->Tk, blk.keys);
         }
