@@ -125,12 +125,15 @@ static void linear_backward_task(int task, tg_scalar *dx, bool dx_first, tg_scal
 static void linear_backward_kernel(tg_scalar *dx, bool dx_first, tg_scalar *dw, tg_scalar *db,
                                    const tg_scalar *dy, const tg_scalar *x, const tg_scalar *w,
                                    int N, int IN, int OUT) {
-    if (dx == NULL || dw == NULL || omp_get_max_threads() < 2) {
+    if ((dx == NULL && dw == NULL) || omp_get_max_threads() < 2) {
         linear_backward_task(0, dx, dx_first, dw, db, dy, x, w, N, IN, OUT);
         linear_backward_task(1, dx, dx_first, dw, db, dy, x, w, N, IN, OUT);
         return;
     }
-    /* Taken in turn, as the halves of the forward. */
+    /* Taken in turn, as the halves of the forward. A lone dx or dW product
+     * runs in the region too: called outside one, OpenBLAS 0.3.21 may thread
+     * it itself, and its threaded sgemm allocates 512 KiB from the heap on
+     * every call (measured for ddpm's patch embedding). */
 #pragma omp parallel for schedule(dynamic) num_threads(2)
     for (int task = 0; task < 2; task++) {
         linear_backward_task(task, dx, dx_first, dw, db, dy, x, w, N, IN, OUT);
