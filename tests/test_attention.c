@@ -13,6 +13,10 @@
 /* The float exp of the fused softmax (attention.c). */
 float tg__attention_expf(float x);
 
+/* The per-head product C (M, N) = alpha * A (M, K) B (K, N) (attention.c). */
+void tg__attention_product(int M, int N, int K, tg_scalar alpha, const tg_scalar *A, int lda,
+                           const tg_scalar *B, int ldb, tg_scalar *C, int ldc);
+
 typedef struct attention_case {
     int B, Tq, Tk, C, H;
     bool causal;
@@ -29,6 +33,7 @@ static const attention_case cases[] = {
     {2, 6, 3, 4, 2, true, false, 0.0},   /* Tq > Tk: the first 3 rows see no key */
     {1, 20, 20, 8, 4, true, false, 0.0}, /* two causal row blocks, the second partial */
     {1, 37, 37, 6, 1, true, true, -0.3}, /* three blocks and a negative scale */
+    {2, 17, 17, 10, 2, false, false, 0.0}, /* head size 5, a partial 16-key tile */
 };
 
 #define N_CASES (sizeof cases / sizeof cases[0])
@@ -152,6 +157,116 @@ Test(attention, forward_matches_naive_reference) {
         tg_tape_reset(tape);
     }
     tg_tape_free(tape);
+}
+
+/* Shapes the models run (ddpm: 49 tokens, head size 32; charlm: 64 causal
+ * tokens) and odd ones: one token, head sizes that are no multiple of 8, and
+ * row counts that are no multiple of the product's 4-row tiles. */
+static const attention_case model_cases[] = {
+    {2, 49, 49, 128, 4, false, false, 0.0},
+    {1, 64, 64, 128, 4, true, false, 0.0},
+    {3, 1, 1, 8, 2, false, false, 0.0},
+    {2, 1, 1, 8, 2, true, false, 0.0},
+    {1, 49, 49, 10, 2, false, true, 0.0},
+    {2, 30, 30, 39, 3, true, false, 0.0},
+    {1, 7, 49, 21, 1, false, false, 0.0},
+};
+
+Test(attention, forward_matches_reference_at_model_shapes) {
+    tg_rng rng;
+    tg_rng_seed(&rng, 57);
+    tg_tape *tape = tg_tape_new();
+    size_t n_cases = sizeof model_cases / sizeof model_cases[0];
+    for (size_t n = 0; n < n_cases; n++) {
+        const attention_case *c = &model_cases[n];
+        tg_tensor *in[3];
+        case_inputs(&rng, c, in);
+        uint8_t *mask = c->padded ? random_mask(&rng, c->B, c->Tk) : NULL;
+        tg_attention_options options = {c->causal, mask, c->scale};
+        tg_tensor *out = tg_attention(tape, in[0], in[1], in[2], c->H, &options);
+        cr_assert_not_null(out, "model case %zu: %s", n, tg_tape_error(tape));
+        double *expected = malloc(out->size * sizeof *expected);
+        reference_attention(expected, in[0]->data, c->C, in[1]->data, c->C, in[2]->data, c->C,
+                            c->B, c->Tq, c->Tk, c->C, c->H, c->causal, mask, c->scale);
+        char what[48];
+        snprintf(what, sizeof what, "attention model case %zu", n);
+        expect_close(what, out->data, expected, out->size, 1e-12, 1e-12);
+        free(expected);
+        free(mask);
+        for (int i = 0; i < 3; i++) {
+            tg_tensor_free(in[i]);
+        }
+        tg_tape_reset(tape);
+    }
+    tg_tape_free(tape);
+}
+
+/* Shapes (M, N, K) of the per-head product: the models' score products,
+ * single rows and columns, and sizes that leave partial tiles. */
+static const int product_shapes[][3] = {
+    {49, 49, 32}, {16, 64, 32}, {16, 16, 32}, {1, 1, 1},  {1, 49, 32}, {49, 1, 32},
+    {5, 17, 13},  {4, 16, 8},   {3, 33, 7},   {64, 64, 32}, {7, 15, 5}, {2, 31, 40},
+};
+
+Test(attention, head_product_matches_ordered_sum) {
+    tg_rng rng;
+    tg_rng_seed(&rng, 58);
+    const tg_scalar alphas[] = {1, (tg_scalar)0.17677669, (tg_scalar)-0.3};
+    size_t n_shapes = sizeof product_shapes / sizeof product_shapes[0];
+    for (size_t n = 0; n < n_shapes; n++) {
+        int M = product_shapes[n][0];
+        int N = product_shapes[n][1];
+        int K = product_shapes[n][2];
+        /* Row strides wider than the rows, as in a packed qkv. */
+        int lda = K + 3;
+        int ldb = N + 2;
+        int ldc = N + 5;
+        tg_scalar *A = malloc((size_t)M * lda * sizeof *A);
+        tg_scalar *B = malloc((size_t)K * ldb * sizeof *B);
+        tg_scalar *C = malloc((size_t)M * ldc * sizeof *C);
+        for (size_t i = 0; i < (size_t)M * lda; i++) {
+            A[i] = (tg_scalar)tg_rng_normal(&rng);
+        }
+        for (size_t i = 0; i < (size_t)K * ldb; i++) {
+            B[i] = (tg_scalar)tg_rng_normal(&rng);
+        }
+        for (size_t a = 0; a < sizeof alphas / sizeof alphas[0]; a++) {
+            const tg_scalar sentinel = (tg_scalar)12345.0;
+            for (size_t i = 0; i < (size_t)M * ldc; i++) {
+                C[i] = sentinel;
+            }
+            tg__attention_product(M, N, K, alphas[a], A, lda, B, ldb, C, ldc);
+            for (int i = 0; i < M; i++) {
+                for (int j = 0; j < N; j++) {
+                    tg_scalar sum = 0;
+                    double exact = 0.0;
+                    for (int k = 0; k < K; k++) {
+                        sum += A[(size_t)i * lda + k] * B[(size_t)k * ldb + j];
+                        exact += (double)A[(size_t)i * lda + k] * (double)B[(size_t)k * ldb + j];
+                    }
+                    tg_scalar expected = alphas[a] * sum;
+                    tg_scalar actual = C[(size_t)i * ldc + j];
+                    cr_assert(actual == expected,
+                              "shape %d x %d x %d, alpha %g: C[%d][%d] is %.17g, the ordered "
+                              "sum gives %.17g",
+                              M, N, K, (double)alphas[a], i, j, (double)actual,
+                              (double)expected);
+                    double bound = 1e-5 * (1.0 + fabs((double)alphas[a] * exact));
+                    cr_assert_leq(fabs((double)actual - (double)alphas[a] * exact), bound,
+                                  "shape %d x %d x %d: C[%d][%d] is %.9g, exactly %.9g", M, N,
+                                  K, i, j, (double)actual, (double)alphas[a] * exact);
+                }
+                for (int j = N; j < ldc; j++) {
+                    cr_assert_eq(C[(size_t)i * ldc + j], sentinel,
+                                 "shape %d x %d x %d: padding C[%d][%d] was written", M, N, K,
+                                 i, j);
+                }
+            }
+        }
+        free(A);
+        free(B);
+        free(C);
+    }
 }
 
 Test(attention, gradcheck_all_cases) {
