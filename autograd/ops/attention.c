@@ -291,36 +291,75 @@ static void transpose_rows(tg_scalar *restrict xt, int ldt, const tg_scalar *res
     }
 }
 
-/* Tile of the head products below: PRODUCT_ROWS rows by PRODUCT_COLS columns
- * of C, held in registers while the inner dimension runs. 4 x 16 floats fill
- * eight AVX2 registers. */
-#define PRODUCT_ROWS 4
-#define PRODUCT_COLS 16
+/* Thirty-two bytes of scalars, for the register tiles of head_product: eight
+ * floats, one AVX2 register, or four doubles in the float64 build. Vectors
+ * move in and out by memcpy inside the tile function, because a function
+ * that returned one would change the ABI between the AVX2 and baseline
+ * builds. */
+typedef tg_scalar vec __attribute__((vector_size(32)));
+#define VEC_WIDTH ((int)(sizeof(vec) / sizeof(tg_scalar)))
+/* The largest tile of head_product: 4 rows by two vectors of columns. */
+#define TILE_ROWS 4
+#define TILE_VECS 2
 
-/* Writes the tile of C at rows i..i+rows, columns j..j+cols, at most
- * PRODUCT_ROWS by PRODUCT_COLS, of C = alpha * A B (see head_product). The
- * compiler unrolls and vectorises the loops when rows and cols are the
- * constants of a full tile. */
+/* Writes the tile at rows 0..rows and columns 0..vecs * VEC_WIDTH of
+ * C = alpha * A B (see head_product), rows <= TILE_ROWS, vecs <= TILE_VECS.
+ * Called with constant sizes, so that the loops over r and v unroll and the
+ * sums stay in registers while k runs. Each lane adds its terms in k order,
+ * as edge_product does. */
 __attribute__((always_inline))
-static inline void product_tile(int rows, int cols, int K, tg_scalar alpha,
-                                const tg_scalar *restrict A, int lda,
-                                const tg_scalar *restrict B, int ldb, tg_scalar *restrict C,
-                                int ldc) {
-    tg_scalar acc[PRODUCT_ROWS][PRODUCT_COLS] = {{0}};
+static inline void tile_product(int rows, int vecs, int K, tg_scalar alpha, const tg_scalar *A,
+                                int lda, const tg_scalar *B, int ldb, tg_scalar *C, int ldc) {
+    vec acc[TILE_ROWS][TILE_VECS] = {{{0}}};
     for (int k = 0; k < K; k++) {
-        const tg_scalar *b = B + (size_t)k * ldb;
+        vec b[TILE_VECS];
+        for (int v = 0; v < vecs; v++) {
+            memcpy(&b[v], B + (size_t)k * ldb + v * VEC_WIDTH, sizeof b[v]);
+        }
         for (int r = 0; r < rows; r++) {
             tg_scalar a = A[(size_t)r * lda + k];
-            for (int c = 0; c < cols; c++) {
-                acc[r][c] += a * b[c];
+            for (int v = 0; v < vecs; v++) {
+                acc[r][v] += a * b[v];
             }
         }
     }
     for (int r = 0; r < rows; r++) {
-        for (int c = 0; c < cols; c++) {
-            C[(size_t)r * ldc + c] = alpha * acc[r][c];
+        for (int v = 0; v < vecs; v++) {
+            vec out = alpha * acc[r][v];
+            memcpy(C + (size_t)r * ldc + v * VEC_WIDTH, &out, sizeof out);
         }
     }
+}
+
+/* Writes rows 0..rows and columns 0..cols of C = alpha * A B one element at
+ * a time, for the columns that fill no vector. */
+__attribute__((always_inline))
+static inline void edge_product(int rows, int cols, int K, tg_scalar alpha, const tg_scalar *A,
+                                int lda, const tg_scalar *B, int ldb, tg_scalar *C, int ldc) {
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++) {
+            tg_scalar sum = 0;
+            for (int k = 0; k < K; k++) {
+                sum += A[(size_t)i * lda + k] * B[(size_t)k * ldb + j];
+            }
+            C[(size_t)i * ldc + j] = alpha * sum;
+        }
+    }
+}
+
+/* Writes `rows` rows (a constant from 1 to TILE_ROWS) of C = alpha * A B:
+ * tiles of two vectors, then one, then single columns. */
+__attribute__((always_inline))
+static inline void row_band_product(int rows, int N, int K, tg_scalar alpha, const tg_scalar *A,
+                                    int lda, const tg_scalar *B, int ldb, tg_scalar *C, int ldc) {
+    int j = 0;
+    for (; j + TILE_VECS * VEC_WIDTH <= N; j += TILE_VECS * VEC_WIDTH) {
+        tile_product(rows, TILE_VECS, K, alpha, A, lda, B + j, ldb, C + j, ldc);
+    }
+    for (; j + VEC_WIDTH <= N; j += VEC_WIDTH) {
+        tile_product(rows, 1, K, alpha, A, lda, B + j, ldb, C + j, ldc);
+    }
+    edge_product(rows, N - j, K, alpha, A, lda, B + j, ldb, C + j, ldc);
 }
 
 /* C (M, N) = alpha * A (M, K) B (K, N), row-major with row strides lda, ldb
@@ -329,26 +368,30 @@ static inline void product_tile(int rows, int cols, int K, tg_scalar alpha,
  * small-matrix sgemm kernel allocates 128 bytes from the heap on every call
  * at some of these shapes (49 x 49 x 32), about 2,000 times per ddpm step.
  * Each C[i][j] adds A[i][k] B[k][j] for k = 0, 1, ..., K - 1 in that order,
- * in the scalar type and starting from 0, and is then multiplied by alpha:
- * the tiling does not change the bits. */
+ * in the scalar type and starting from 0, and is then multiplied by alpha,
+ * so the tiling does not change the bits. */
 __attribute__((target_clones("avx2", "default")))
 static void head_product(int M, int N, int K, tg_scalar alpha, const tg_scalar *A, int lda,
                          const tg_scalar *B, int ldb, tg_scalar *C, int ldc) {
-    for (int i = 0; i < M; i += PRODUCT_ROWS) {
-        const tg_scalar *a = A + (size_t)i * lda;
-        tg_scalar *c = C + (size_t)i * ldc;
-        int j = 0;
-        if (M - i >= PRODUCT_ROWS) {
-            for (; j + PRODUCT_COLS <= N; j += PRODUCT_COLS) {
-                product_tile(PRODUCT_ROWS, PRODUCT_COLS, K, alpha, a, lda, B + j, ldb, c + j,
-                             ldc);
-            }
-        }
-        int rows = M - i < PRODUCT_ROWS ? M - i : PRODUCT_ROWS;
-        for (; j < N; j += PRODUCT_COLS) {
-            int cols = N - j < PRODUCT_COLS ? N - j : PRODUCT_COLS;
-            product_tile(rows, cols, K, alpha, a, lda, B + j, ldb, c + j, ldc);
-        }
+    int i = 0;
+    for (; i + TILE_ROWS <= M; i += TILE_ROWS) {
+        row_band_product(TILE_ROWS, N, K, alpha, A + (size_t)i * lda, lda, B, ldb,
+                         C + (size_t)i * ldc, ldc);
+    }
+    const tg_scalar *a = A + (size_t)i * lda;
+    tg_scalar *c = C + (size_t)i * ldc;
+    switch (M - i) {
+    case 3:
+        row_band_product(3, N, K, alpha, a, lda, B, ldb, c, ldc);
+        break;
+    case 2:
+        row_band_product(2, N, K, alpha, a, lda, B, ldb, c, ldc);
+        break;
+    case 1:
+        row_band_product(1, N, K, alpha, a, lda, B, ldb, c, ldc);
+        break;
+    default:
+        break;
     }
 }
 
