@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 double bench_now_s(void) {
     struct timespec ts;
@@ -212,27 +211,4 @@ void bench_report_print(const bench_report *r, FILE *out) {
             r->peak_rss_bytes, r->tape_allocations_per_step, r->heap_calls_per_step, min_bytes,
             used_bytes, r->arena_peak_bytes);
     fflush(out);
-}
-
-/* ---- OpenMP spin-waiting --------------------------------------------------- */
-
-void bench_limit_spin_wait(char **argv) {
-    if (getenv("GOMP_SPINCOUNT") != NULL || getenv("OMP_WAIT_POLICY") != NULL) {
-        return;
-    }
-    /* libgomp reads both variables once, in its load-time constructor, so the
-     * new value takes effect only in a new image of the program. */
-    char path[4096];
-    ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
-    if (length <= 0 || (size_t)length >= sizeof path - 1) {
-        return;
-    }
-    path[length] = '\0';
-    if (setenv("GOMP_SPINCOUNT", BENCH_SPIN_COUNT, 0) != 0) {
-        return;
-    }
-    /* The program's own path, not /proc/self/exe, keeps its process name. */
-    execv(path, argv);
-    /* Reached only if the exec failed: run on with libgomp's defaults. */
-    unsetenv("GOMP_SPINCOUNT");
 }

@@ -55,18 +55,6 @@ size_t bench_peak_rss_bytes(void);
  * themselves). */
 long bench_heap_calls(void);
 
-/* The GOMP_SPINCOUNT that bench_limit_spin_wait sets: the value the PyTorch
- * reference trainer sets for itself. */
-#define BENCH_SPIN_COUNT "1000"
-
-/* Re-executes the program with GOMP_SPINCOUNT=BENCH_SPIN_COUNT when the
- * environment sets neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY, and returns
- * otherwise or if the exec fails. With libgomp's default of 300000 spins, a
- * thread that waits at a barrier keeps its core busy, and on a machine whose
- * cores other processes share, a 2-thread charlm step measured 4 to 6 times
- * slower. Call it first in main, with main's argv. */
-void bench_limit_spin_wait(char **argv);
-
 /* What a benchmark prints. Times in milliseconds, sizes in bytes. */
 typedef struct bench_report {
     const char *name;               /* e.g. "charlm GPT" */

@@ -12,7 +12,9 @@
  * data is a folder of IDX image files, e.g. Fashion-MNIST, given with --data.
  *
  * The program times --steps steps after --warmup steps and prints the report
- * of bench_common.h.
+ * of bench_common.h. Unless the environment sets GOMP_SPINCOUNT or
+ * OMP_WAIT_POLICY, it first re-executes itself with GOMP_SPINCOUNT=1000
+ * (spin_wait_limit in models/common).
  */
 #include <math.h>
 #include <omp.h>
@@ -23,6 +25,7 @@
 #include "bench_common.h"
 #include "cli.h"
 #include "run.h"
+#include "spin_wait.h"
 #include "train.h"
 
 typedef struct bench_options {
@@ -335,6 +338,8 @@ static int run_benchmark(ddpm_run *run, const bench_options *o) {
            grid * grid, c->patch, c->patch, c->width, c->depth, c->heads, B, run->settings.ema,
            numel);
     printf("last loss          %.4f (gradient norm %.3f before clipping)\n", loss, grad_norm);
+    char spin[128];
+    printf("spin-waiting       %s\n", spin_wait_describe(spin, sizeof spin));
     bench_report_print(&r, stdout);
     free(step_ms);
     tg_tape_free(tape);
@@ -342,6 +347,7 @@ static int run_benchmark(ddpm_run *run, const bench_options *o) {
 }
 
 int main(int argc, char **argv) {
+    spin_wait_limit(argv);
     bench_options o;
     int code = parse_options(&o, argc, argv);
     if (code != 0) {

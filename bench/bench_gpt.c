@@ -11,7 +11,7 @@
  * of bench_common.h. With --phases it also prints the median time of each
  * part of the step. Unless the environment sets GOMP_SPINCOUNT or
  * OMP_WAIT_POLICY, it first re-executes itself with GOMP_SPINCOUNT=1000
- * (bench_limit_spin_wait).
+ * (spin_wait_limit in models/common).
  */
 #include <math.h>
 #include <omp.h>
@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "optim/clip.h"
 #include "run.h"
+#include "spin_wait.h"
 
 /* Parts of a step timed separately with --phases. */
 enum {
@@ -351,10 +352,8 @@ static int run_benchmark(charlm_run *run, const bench_options *o) {
     printf("model              %d layers, %d heads, width %d, context %d, batch %d, vocabulary "
            "%d, %zu parameters\n", c->n_layer, c->n_head, run->model.width, T, B, c->vocab_size,
            numel);
-    const char *spin_count = getenv("GOMP_SPINCOUNT");
-    const char *wait_policy = getenv("OMP_WAIT_POLICY");
-    printf("spin-waiting       GOMP_SPINCOUNT %s, OMP_WAIT_POLICY %s\n",
-           spin_count != NULL ? spin_count : "unset", wait_policy != NULL ? wait_policy : "unset");
+    char spin[128];
+    printf("spin-waiting       %s\n", spin_wait_describe(spin, sizeof spin));
     bench_report_print(&r, stdout);
     if (o->phases) {
         print_phases(phase_s, steps, r.median_step_ms, stdout);
@@ -367,7 +366,7 @@ static int run_benchmark(charlm_run *run, const bench_options *o) {
 }
 
 int main(int argc, char **argv) {
-    bench_limit_spin_wait(argv);
+    spin_wait_limit(argv);
     bench_options o;
     int code = parse_options(&o, argc, argv);
     if (code != 0) {

@@ -103,10 +103,12 @@ def main(argv=None):
             sys.exit(f"compare_ddpm: {what} {path} not found")
 
     ours_env = dict(os.environ)
-    if args.spin_count != "default":
-        ours_env.setdefault("GOMP_SPINCOUNT", args.spin_count)
-    print(f"tapegrad runs with GOMP_SPINCOUNT={ours_env.get('GOMP_SPINCOUNT', '(libgomp default)')}",
-          flush=True)
+    # bench_ddpm sets GOMP_SPINCOUNT=1000 for itself when the environment has
+    # no value, so libgomp's default is passed as a number: 300000 spins when
+    # OMP_WAIT_POLICY is not set (GCC's libgomp manual, GOMP_SPINCOUNT).
+    spin_count = "300000" if args.spin_count == "default" else args.spin_count
+    ours_env.setdefault("GOMP_SPINCOUNT", spin_count)
+    print(f"tapegrad runs with GOMP_SPINCOUNT={ours_env['GOMP_SPINCOUNT']}", flush=True)
     results = {t: {"ours": [], "torch": [], "ours_rss": [], "torch_rss": []}
                for t in thread_counts}
     for r in range(args.rounds):

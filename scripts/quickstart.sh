@@ -23,11 +23,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-# OpenMP threads that wait by spinning for long (libgomp's default) slow a
-# step down several times when another process shares the cores; a short
-# spin costs little on an idle machine. Set GOMP_SPINCOUNT to override.
-export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000}
-
 # Builds one program, keeping the compiler's output in a log unless it fails.
 build_program() {
     echo "== build $1 (log in build/quickstart-build.log)"

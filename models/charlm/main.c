@@ -24,6 +24,7 @@
 #include "run.h"
 #include "run_lock.h"
 #include "sample.h"
+#include "spin_wait.h"
 #include "train.h"
 
 #define INT_FLAG(name, var, help, unit, lo, hi) {name, CLI_INT, &(var), help, unit, lo, hi, NULL, false, false}
@@ -697,6 +698,7 @@ static void print_usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    spin_wait_limit(argv);
     if (argc < 2) {
         print_usage(stderr);
         return 2;

@@ -16,6 +16,7 @@
 #include "metrics_csv.h"
 #include "optim/clip.h"
 #include "progress.h"
+#include "spin_wait.h"
 #include "stop_signal.h"
 
 /* Batch buffers and the tape, allocated once for the whole run. */
@@ -96,7 +97,8 @@ static void print_settings(const charlm_run *run, const char *out_dir, FILE *log
     fprintf(log, "  schedule     lr %g, warmup %ld steps, cosine to %g at step %ld\n", s->lr,
             s->warmup_steps, s->min_lr, s->lr_decay_steps);
     fprintf(log, "  steps        %ld to %ld\n", run->step, s->steps);
-    fprintf(log, "  threads      %ld\n", s->threads);
+    char spin[128];
+    fprintf(log, "  threads      %ld (%s)\n", s->threads, spin_wait_describe(spin, sizeof spin));
     fprintf(log, "  seed         %ld\n", s->seed);
     fprintf(log, "  output       %s (checkpoint every %ld steps, keep last %ld)\n", out_dir,
             s->ckpt_interval, s->keep_last);

@@ -26,6 +26,7 @@
 #include "run.h"
 #include "run_lock.h"
 #include "sample.h"
+#include "spin_wait.h"
 #include "train.h"
 
 static const char *const sampler_choices[] = {"ddim", "ddpm", NULL};
@@ -848,6 +849,7 @@ static void print_usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    spin_wait_limit(argv);
     if (argc < 2) {
         print_usage(stderr);
         return 2;

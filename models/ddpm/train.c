@@ -14,6 +14,7 @@
 #include "metrics_csv.h"
 #include "optim/clip.h"
 #include "progress.h"
+#include "spin_wait.h"
 #include "stop_signal.h"
 
 /* Images per forward pass of a validation. */
@@ -177,7 +178,8 @@ static void print_settings(const ddpm_run *run, const char *out_dir, FILE *log) 
         fprintf(log, " to %g at step %ld", s->min_lr, s->lr_decay_steps);
     }
     fprintf(log, "\n  steps        %ld to %ld\n", run->step, s->steps);
-    fprintf(log, "  threads      %ld\n", s->threads);
+    char spin[128];
+    fprintf(log, "  threads      %ld (%s)\n", s->threads, spin_wait_describe(spin, sizeof spin));
     fprintf(log, "  seed         %ld\n", s->seed);
     fprintf(log, "  output       %s (checkpoint every %ld steps, keep last %ld)\n", out_dir,
             s->ckpt_interval, s->keep_last);
