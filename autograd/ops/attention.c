@@ -306,7 +306,7 @@ typedef tg_scalar vec __attribute__((vector_size(32)));
  * C = alpha * A B (see head_product), rows <= TILE_ROWS, vecs <= TILE_VECS.
  * Called with constant sizes, so that the loops over r and v unroll and the
  * sums stay in registers while k runs. Each lane adds its terms in k order,
- * as edge_product does. */
+ * as edge_product does for each element. */
 __attribute__((always_inline))
 static inline void tile_product(int rows, int vecs, int K, tg_scalar alpha, const tg_scalar *A,
                                 int lda, const tg_scalar *B, int ldb, tg_scalar *C, int ldc) {
@@ -331,18 +331,22 @@ static inline void tile_product(int rows, int vecs, int K, tg_scalar alpha, cons
     }
 }
 
-/* Writes rows 0..rows and columns 0..cols of C = alpha * A B one element at
- * a time, for the columns that fill no vector. */
+/* Writes rows 0..rows and columns 0..cols of C = alpha * A B in scalars, for
+ * the columns that fill no vector. rows (at most TILE_ROWS) is a constant,
+ * so the rows' sums run as independent chains of additions. */
 __attribute__((always_inline))
 static inline void edge_product(int rows, int cols, int K, tg_scalar alpha, const tg_scalar *A,
                                 int lda, const tg_scalar *B, int ldb, tg_scalar *C, int ldc) {
-    for (int i = 0; i < rows; i++) {
-        for (int j = 0; j < cols; j++) {
-            tg_scalar sum = 0;
-            for (int k = 0; k < K; k++) {
-                sum += A[(size_t)i * lda + k] * B[(size_t)k * ldb + j];
+    for (int j = 0; j < cols; j++) {
+        tg_scalar sum[TILE_ROWS] = {0};
+        for (int k = 0; k < K; k++) {
+            tg_scalar b = B[(size_t)k * ldb + j];
+            for (int r = 0; r < rows; r++) {
+                sum[r] += A[(size_t)r * lda + k] * b;
             }
-            C[(size_t)i * ldc + j] = alpha * sum;
+        }
+        for (int r = 0; r < rows; r++) {
+            C[(size_t)r * ldc + j] = alpha * sum[r];
         }
     }
 }
