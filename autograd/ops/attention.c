@@ -6,7 +6,7 @@
  * instead of C; both forms run the same kernels.
  *
  * Forward, per batch entry b and head h (matrices of the head's channels):
- *     S = scale * Q K^T                    (Tq, Tk)   gemm
+ *     S = scale * Q K^T                    (Tq, Tk)   head_product
  *     P = softmax(S) per row, masked keys set to probability 0
  *     O = P V                              (Tq, D)    gemm
  * The softmax subtracts the row maximum of the unmasked scores before exp,
@@ -16,7 +16,7 @@
  * polynomial within about 2 ulp of libm; the float64 build uses libm.
  * Backward, per (b, h), with dO the head's slice of the output gradient:
  *     dV += P^T dO                                    gemm
- *     dP  = dO V^T                                    gemm
+ *     dP  = dO V^T                                    head_product
  *     dS  = P * (dP - rowsum(dP * P))                 softmax backward
  *     dQ += scale * dS K                              gemm
  *     dK += scale * dS^T Q                            gemm
@@ -25,7 +25,7 @@
  * The forward saves P (B, H, Tq, Tk), and only when it records a node.
  *
  * Causal attention runs in blocks of ATTN_ROW_BLOCK query rows, each of
- * which multiplies only by the keys its last row may see, so the gemms skip
+ * which multiplies only by the keys its last row may see, so the products skip
  * most of the masked upper triangle.
  *
  * Threads: the (b, h) pairs run in parallel, taken by the threads in turn
@@ -33,13 +33,14 @@
  * leaves its pairs to the others. OpenBLAS's
  * OpenMP build (0.3.21 here) runs a gemm called inside an active parallel
  * region on the calling thread alone, so every gemm of a pair runs on one
- * thread in one fixed order. Each pair reads and writes only its own slices
- * of out, P, dq, dk and dv, so results are the same bits for any thread
- * count. Scratch comes from the tape's step memory: per thread, a transposed
- * copy of the head's K or V (D, Tk) and a (Tq, Tk) matrix for the scores or
- * dS. The softmax rows are compiled for AVX2 and for the baseline, and the
- * CPU picks one at load time. With FMA contraction off (ISO C mode) both do
- * the same operations in the same order, so they give the same bits.
+ * thread in one fixed order, as head_product does. Each pair reads and
+ * writes only its own slices of out, P, dq, dk and dv, so results are the
+ * same bits for any thread count. Scratch comes from the tape's step
+ * memory: per thread, a transposed copy of the head's K or V (D, Tk) and a
+ * (Tq, Tk) matrix for the scores or dS. The softmax rows and head_product
+ * are compiled for AVX2 and for the baseline, and the CPU picks one at load
+ * time. With FMA contraction off (ISO C mode) both do the same operations
+ * in the same order, so they give the same bits.
  */
 #include "attention.h"
 
@@ -278,9 +279,8 @@ static row_block row_block_at(const attention_plan *p, int index) {
 }
 
 /* Copies the first n rows of x (n, D), row stride ld, into xt (D, n) with row
- * stride ldt. The score gemms then multiply by a plain (D, n) matrix, which
- * OpenBLAS's small-matrix kernels run about twice as fast as the transposed
- * operand of Q K^T read in place. The loop writes xt row by row: with the
+ * stride ldt. The score products then read a plain (D, n) matrix whose rows
+ * head_product loads as vectors. The loop writes xt row by row: with the
  * loops the other way round, its strided stores took about 2 % of a charlm step. */
 static void transpose_rows(tg_scalar *restrict xt, int ldt, const tg_scalar *restrict x, int ld,
                            int n, int D) {
