@@ -19,7 +19,7 @@
 /* Re-executes the program with GOMP_SPINCOUNT=SPIN_WAIT_COUNT when the
  * environment sets neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY, and returns
  * otherwise or if the exec fails. libgomp reads both variables once, when it
- * is loaded, so only a new image of the program sees the value. The process
+ * is loaded, so only a new image of the program gets the value. The process
  * keeps its id, arguments and open files. Call it first in main, with main's
  * argv, before anything is printed or opened. */
 void spin_wait_limit(char **argv);
