@@ -20,6 +20,12 @@
 # Environment: STEPS (default 600) and THREADS (default: all cores).
 set -euo pipefail
 
+# A text file given by a relative path is relative to where the script was
+# started, so it is made absolute before the script moves to the repository.
+corpus=${1:-}
+if [ -n "$corpus" ] && [ "$corpus" != "ddpm" ] && [ "${corpus#/}" = "$corpus" ]; then
+    corpus=$PWD/$corpus
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
@@ -63,7 +69,6 @@ build_program charlm
 
 run=runs/quickstart
 mkdir -p "$run"
-corpus=${1:-}
 if [ -z "$corpus" ]; then
     # About half a megabyte of quotations, literature and wisdom from the
     # fortunes package, without the '%' lines that separate the entries.
