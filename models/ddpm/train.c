@@ -189,11 +189,14 @@ static void print_settings(const ddpm_run *run, const char *out_dir, FILE *log) 
 static void log_step(const ddpm_run *run, double loss, double lr, double step_ms,
                      const progress *p, bool skipped, FILE *log) {
     const ddpm_settings *s = &run->settings;
-    double samples_per_s = p->ema_step_s > 0.0 ? (double)s->batch_size / p->ema_step_s : 0.0;
+    /* Both rates are moving averages over about the last 20 steps, leaving out
+     * the first step of the run; before a step is timed, the latest one shows. */
+    double average_ms = p->ema_step_s > 0.0 ? 1e3 * p->ema_step_s : step_ms;
+    double samples_per_s = (double)s->batch_size / (1e-3 * average_ms);
     char eta[32];
     progress_format_duration(eta, sizeof eta, progress_eta_s(p, run->step));
     fprintf(log, "step %6ld/%ld  loss %.4f  lr %.3e  %7.1f ms/step  %7.1f samples/s  eta %s%s\n",
-            run->step, s->steps, loss, lr, step_ms, samples_per_s, eta,
+            run->step, s->steps, loss, lr, average_ms, samples_per_s, eta,
             skipped ? "  (skipped: not finite)" : "");
     fflush(log);
 }
