@@ -541,7 +541,8 @@ static tg_status read_optimizer(tg_checkpoint_reader *r, tg_optimizer *opt,
     return status;
 }
 
-static tg_status read_sampler(tg_checkpoint_reader *r, tg_epoch_sampler *sampler) {
+static tg_status read_sampler(tg_checkpoint_reader *r, const char *data,
+                              tg_epoch_sampler *sampler) {
     tg_epoch_sampler_state state;
     int64_t epoch = 0;
     int64_t position = 0;
@@ -558,6 +559,13 @@ static tg_status read_sampler(tg_checkpoint_reader *r, tg_epoch_sampler *sampler
     }
     if (status != TG_OK) {
         return status;
+    }
+    tg_epoch_sampler_state current;
+    tg_epoch_sampler_get_state(sampler, &current);
+    if ((uint64_t)count != current.count) {
+        return tg_set_error(TG_ERR_INVALID, "the run trained on %lld training items, but "
+                            "--data '%s' has %llu; pass the --data the run started with",
+                            (long long)count, data, (unsigned long long)current.count);
     }
     state.epoch = (uint64_t)epoch;
     state.position = (uint64_t)position;
@@ -577,7 +585,7 @@ tg_status ddpm_run_restore(ddpm_run *run, tg_checkpoint_reader *r) {
         status = tg_checkpoint_read_u64(r, "rng", "noise", run->noise_rng.s, 4);
     }
     if (status == TG_OK) {
-        status = read_sampler(r, run->sampler);
+        status = read_sampler(r, run->settings.data, run->sampler);
     }
     if (status == TG_OK) {
         status = tg_checkpoint_read_attr_double(r, "train", "best_val_loss", &run->best_val_loss);

@@ -367,6 +367,17 @@ unknown value 'unet'; expected one of: dit mlp"
     expect_unchanged run "$before"
 }
 
+case_data_differs_on_resume() {
+    copy_fixture_run run
+    local before
+    before=$(snapshot run)
+    run_ddpm train --out run --resume run/ckpt-00000020.h5 --steps 30 \
+        --data "$DDPM_DATA/more-items"
+    expect_rejection 1 "ddpm train: checkpoint 'run/ckpt-00000020.h5': the run trained on 5 \
+training items, but --data '$DDPM_DATA/more-items' has 6; pass the --data the run started with"
+    expect_unchanged run "$before"
+}
+
 case_flag_differs_on_resume() {
     copy_fixture_run run
     local before

@@ -8,6 +8,7 @@ Each folder here is another --data folder:
   truncated/       train images cut off in the middle of the pixels
   count-mismatch/  5 train images with 4 labels
   no-images/       train labels without the images file
+  more-items/      a valid set of 28 x 28 images: 6 train and 3 t10k items
 Pixel (i, r, c) is (37 * i + 11 * r + 5 * c) % 256 and label i is
 (3 * i + 1) % 10, as in tests/data/idx. Running the script again gives
 identical bytes.
@@ -58,6 +59,11 @@ def main():
     write("count-mismatch/train-labels-idx1-ubyte", labels_file(0, 4))
 
     write("no-images/train-labels-idx1-ubyte", labels_file(0, 5))
+
+    write("more-items/train-images-idx3-ubyte", images_file(0, 6, 28))
+    write("more-items/train-labels-idx1-ubyte", labels_file(0, 6))
+    write("more-items/t10k-images-idx3-ubyte", images_file(6, 3, 28))
+    write("more-items/t10k-labels-idx1-ubyte", labels_file(6, 3))
 
 
 if __name__ == "__main__":
