@@ -43,7 +43,8 @@ static const unsigned char hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n',
 static tg_status check_file(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return tg_set_error(TG_ERR_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
+        return tg_set_error(TG_ERR_IO, "cannot open checkpoint '%s': %s; check the path",
+                            path, strerror(errno));
     }
 
     struct stat info;
@@ -54,8 +55,9 @@ static tg_status check_file(const char *path) {
     }
     if (!S_ISREG(info.st_mode)) {
         close(fd);
-        return tg_set_error(TG_ERR_IO, "cannot open checkpoint '%s': it is not a regular file",
-                            path);
+        return tg_set_error(TG_ERR_IO, "cannot open checkpoint '%s': it is %s, not a regular "
+                            "file; pass the path of a checkpoint file such as ckpt-best.h5",
+                            path, S_ISDIR(info.st_mode) ? "a folder" : "a special file");
     }
 
     unsigned char head[sizeof hdf5_signature];

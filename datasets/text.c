@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CODE_POINT_LIMIT 0x110000u  /* one past U+10FFFF */
 #define SMALL_TABLE_SIZE 256        /* code points looked up by table, not search */
@@ -318,6 +319,12 @@ static tg_status read_file(const char *path, char **data, size_t *size) {
     if (file == NULL) {
         return tg_set_error(TG_ERR_IO, "text corpus: cannot open '%s': %s; check the path",
                             path, strerror(errno));
+    }
+    struct stat info;
+    if (fstat(fileno(file), &info) == 0 && S_ISDIR(info.st_mode)) {
+        fclose(file);
+        return tg_set_error(TG_ERR_IO, "text corpus: '%s' is a folder; pass the path of a text "
+                            "file", path);
     }
     size_t capacity = 1 << 16;
     size_t length = 0;

@@ -143,6 +143,11 @@ case_missing_data_file() {
     expect_rejection 1 "charlm train: text corpus: cannot open 'missing.txt': No such file or \
 directory"
     expect_no_out
+    mkdir texts
+    run_charlm train --data texts --out out "${SMALL[@]}"
+    expect_rejection 1 "charlm train: text corpus: 'texts' is a folder; pass the path of a text \
+file"
+    expect_no_out
 }
 
 case_invalid_utf8_data() {
@@ -206,7 +211,10 @@ case_missing_checkpoint() {
 directory"
     run_charlm train --out run --resume run/missing.h5 --steps 30
     expect_rejection 1 "charlm train: cannot open checkpoint 'run/missing.h5': No such file or \
-directory"
+directory; check the path"
+    run_charlm sample --checkpoint run
+    expect_rejection 1 "charlm sample: cannot open checkpoint 'run': it is a folder, not a \
+regular file; pass the path of a checkpoint file such as ckpt-best.h5"
     expect_unchanged run "$before"
 }
 
