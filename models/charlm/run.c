@@ -47,8 +47,8 @@ static tg_status build_schedule(const charlm_settings *s, tg_lr_schedule *schedu
                             s->lr_decay_steps, s->warmup_steps);
     }
     if (s->min_lr > s->lr) {
-        return tg_set_error(TG_ERR_INVALID, "--min-lr %g must not exceed --lr %g", s->min_lr,
-                            s->lr);
+        return tg_set_error(TG_ERR_INVALID, "--min-lr %g must not exceed --lr %g; lower "
+                            "--min-lr", s->min_lr, s->lr);
     }
     return tg_lr_schedule_validate(schedule);
 }

@@ -83,6 +83,9 @@ case_warmup_past_decay() {
     expect_rejection 2 "charlm train: the cosine decay ends at step 50 (--lr-decay-steps, or \
 --steps when it is 0), which must be after the warmup of --warmup-steps 100"
     expect_no_out
+    run_charlm train --data "$TEXT" --out out "${SMALL[@]}" --min-lr 0.1
+    expect_rejection 2 "charlm train: --min-lr 0.1 must not exceed --lr 0.001; lower --min-lr"
+    expect_no_out
 }
 
 case_repeated_flag() {
