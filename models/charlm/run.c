@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "optim/param_groups.h"
 
 const char *const charlm_pos_choices[] = {"learned", "sinusoidal", NULL};
@@ -302,10 +303,10 @@ static tg_status read_double_field(tg_checkpoint_reader *r, const char *path,
         return status;
     }
     if (given && f->must_match && stored != *(double *)at) {
-        char stored_text[64];
-        char given_text[64];
-        snprintf(stored_text, sizeof stored_text, "--%s %.17g", f->name, stored);
-        snprintf(given_text, sizeof given_text, "--%s %.17g", f->name, *(double *)at);
+        char stored_text[96];
+        char given_text[96];
+        cli_format_double_flag(stored_text, sizeof stored_text, f->name, stored);
+        cli_format_double_flag(given_text, sizeof given_text, f->name, *(double *)at);
         return reject_difference(path, f->name, stored_text, given_text);
     }
     if (!given) {

@@ -240,3 +240,12 @@ int cli_parse(cli_flag *flags, int n_flags, int argc, char **argv, int first,
     }
     return 0;
 }
+
+void cli_format_double_flag(char *buf, size_t size, const char *name, double value) {
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(buf, size, "--%s %.*g", name, digits, value);
+        if (strtod(buf + strlen(name) + 3, NULL) == value) {
+            return;
+        }
+    }
+}

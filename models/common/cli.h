@@ -11,6 +11,7 @@
 #define TG_MODELS_COMMON_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 typedef enum cli_type {
@@ -47,5 +48,9 @@ void cli_print_help(const cli_flag *flags, int n_flags, const char *program,
 
 /* Returns the flag with this name; NULL if none. */
 cli_flag *cli_find(cli_flag *flags, int n_flags, const char *name);
+
+/* Writes "--name value" into buf with the fewest significant digits that
+ * read back as exactly value ("--lr 0.002", not "--lr 0.0020000000000000001"). */
+void cli_format_double_flag(char *buf, size_t size, const char *name, double value);
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
+
 tg_status ddpm_model_config_from(const ddpm_settings *s, ddpm_model_config *config) {
     memset(config, 0, sizeof *config);
     config->arch = strcmp(s->arch, "mlp") == 0 ? DDPM_ARCH_MLP : DDPM_ARCH_DIT;
@@ -292,16 +294,6 @@ static tg_status read_long_field(tg_checkpoint_reader *r, const char *path,
     return TG_OK;
 }
 
-/* Writes "--name value" with the fewest digits that read back as value. */
-static void format_double_flag(char *buf, size_t size, const char *name, double value) {
-    for (int digits = 6; digits <= 17; digits++) {
-        snprintf(buf, size, "--%s %.*g", name, digits, value);
-        if (strtod(buf + strlen(name) + 3, NULL) == value) {
-            return;
-        }
-    }
-}
-
 static tg_status read_double_field(tg_checkpoint_reader *r, const char *path,
                                    const settings_field *f, char *at, bool given) {
     double stored;
@@ -312,8 +304,8 @@ static tg_status read_double_field(tg_checkpoint_reader *r, const char *path,
     if (given && f->must_match && stored != *(double *)at) {
         char stored_text[96];
         char given_text[96];
-        format_double_flag(stored_text, sizeof stored_text, f->name, stored);
-        format_double_flag(given_text, sizeof given_text, f->name, *(double *)at);
+        cli_format_double_flag(stored_text, sizeof stored_text, f->name, stored);
+        cli_format_double_flag(given_text, sizeof given_text, f->name, *(double *)at);
         return reject_difference(path, f->name, stored_text, given_text);
     }
     if (!given) {

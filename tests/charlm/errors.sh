@@ -291,6 +291,9 @@ case_flag_differs_on_resume() {
     run_charlm train --out run --resume run/ckpt-00000020.h5 --steps 30 --lr 0.002
     expect_rejection 2 "configuration field 'lr' differs: the checkpoint was trained with --lr \
 0.001, the command line gives --lr 0.002"
+    run_charlm train --out run --resume run/ckpt-00000020.h5 --steps 30 --dropout 0.1
+    expect_rejection 2 "configuration field 'dropout' differs: the checkpoint was trained with \
+--dropout 0, the command line gives --dropout 0.1;"
     # --init-from checks the model's fields too.
     run_charlm train --data "$TEXT" --out new --init-from run/ckpt-00000020.h5 --n-layer 2
     expect_rejection 2 "configuration field 'n-layer' differs: the checkpoint was trained with \
