@@ -707,7 +707,7 @@ static int finish_stdout(int code) {
         err = errno;
     } else if (ferror(stdout)) {
         /* An earlier flush failed. NOTE: errno names its cause unless a later
-         * call failed for another reason; EIO stands in when it is 0. */
+         * call failed for another reason. EIO is used when errno is 0. */
         err = saved_errno != 0 ? saved_errno : EIO;
     }
     if (err == 0) {

@@ -37,7 +37,8 @@ static void sink_flush(png_structp png) {
 }
 
 /* Encodes the image into sink->file. Returns 0, or -1 with sink->error set
- * when a write failed, or -2 when libpng ran out of memory. */
+ * when a write failed, -2 when libpng ran out of memory, or -3 on another
+ * libpng error. */
 static int encode_gray(png_sink *sink, const uint8_t *pixels, int width, int height) {
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png != NULL ? png_create_info_struct(png) : NULL;
@@ -48,7 +49,7 @@ static int encode_gray(png_sink *sink, const uint8_t *pixels, int width, int hei
     /* libpng reports errors by longjmp to here. */
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
-        return sink->error != 0 ? -1 : -2;
+        return sink->error != 0 ? -1 : -3;
     }
     png_set_write_fn(png, sink, sink_write, sink_flush);
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_GRAY,
@@ -62,7 +63,7 @@ static int encode_gray(png_sink *sink, const uint8_t *pixels, int width, int hei
     return 0;
 }
 
-/* Syncs the folder that holds path, so that a rename in it survives a power
+/* Syncs the folder that contains path, so that a rename in it survives a power
  * loss. File systems that cannot sync folders (EINVAL) count as success. */
 static int sync_folder(const char *path) {
     char folder[4096];
@@ -96,6 +97,7 @@ tg_status png_write_gray(const char *path, const uint8_t *pixels, int width, int
         return tg_set_error(TG_ERR_NOMEM, "png: out of memory writing '%s'", path);
     }
     snprintf(temp_path, temp_size, "%s.tmp.%ld", path, (long)getpid());
+
     png_sink sink = {.file = fopen(temp_path, "wb"), .error = 0};
     if (sink.file == NULL) {
         tg_status status = tg_set_error(TG_ERR_IO, "cannot write '%s': creating temporary file "
@@ -103,6 +105,7 @@ tg_status png_write_gray(const char *path, const uint8_t *pixels, int width, int
         free(temp_path);
         return status;
     }
+
     int encoded = encode_gray(&sink, pixels, width, height);
     const char *step = "writing";
     if (encoded == 0 && fflush(sink.file) != 0) {
@@ -119,9 +122,12 @@ tg_status png_write_gray(const char *path, const uint8_t *pixels, int width, int
         sink.error = errno;
         step = "closing";
     }
+
     tg_status status = TG_OK;
     if (encoded == -2) {
         status = tg_set_error(TG_ERR_NOMEM, "png: out of memory writing '%s'", path);
+    } else if (encoded == -3) {
+        status = tg_set_error(TG_ERR_IO, "png: libpng failed to encode '%s'", path);
     } else if (encoded != 0) {
         status = tg_set_error(TG_ERR_IO, "cannot write '%s': %s temporary file '%s' failed: %s",
                               path, step, temp_path, strerror(sink.error));
@@ -135,6 +141,7 @@ tg_status png_write_gray(const char *path, const uint8_t *pixels, int width, int
     if (status != TG_OK) {
         remove(temp_path);  /* after a successful rename, there is nothing to remove */
     }
+
     free(temp_path);
     return status;
 }

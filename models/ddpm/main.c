@@ -709,8 +709,8 @@ static int check_replaceable_outputs(const char *png_path, const char *h5_path) 
     }
     if (kind[0] != '\0') {
         fprintf(stderr, "ddpm sample: will not replace '%s', the HDF5 file of --out '%s': it "
-                "holds a '%s' checkpoint, not samples; choose another --out or move the file "
-                "away\n", h5_path, png_path, kind);
+                "is a '%s' checkpoint, not a samples file; choose another --out or move the "
+                "file away\n", h5_path, png_path, kind);
     } else {
         fprintf(stderr, "ddpm sample: will not replace '%s', the HDF5 file of --out '%s': it is "
                 "not a samples file of ddpm sample; choose another --out or move the file "
@@ -960,7 +960,7 @@ static int finish_stdout(int code) {
         err = errno;
     } else if (ferror(stdout)) {
         /* An earlier flush failed. NOTE: errno names its cause unless a later
-         * call failed for another reason; EIO stands in when it is 0. */
+         * call failed for another reason. EIO is used when errno is 0. */
         err = saved_errno != 0 ? saved_errno : EIO;
     }
     if (err == 0) {
