@@ -83,6 +83,19 @@ $(diff <(echo "$2") <(echo "$now"))"
     fi
 }
 
+# Runs a program with stdout on /dev/full, where every write fails with
+# ENOSPC, and expects exit status 1 and the message of a failed write. The
+# output goes to $WORK/stderr, as with run_program. Skips without /dev/full.
+# Usage: expect_stdout_write_failure COMMAND [ARG...]
+expect_stdout_write_failure() {
+    if [ ! -c /dev/full ]; then
+        skip "/dev/full is missing, so no stdout write can be made to fail"
+    fi
+    "$@" >/dev/full 2>"$WORK/stderr"
+    STATUS=$?
+    expect_rejection 1 "$PROGRAM_NAME: writing to standard output failed: No space left on device"
+}
+
 need_h5dump() {
     if [ -z "${H5DUMP:-}" ] || [ ! -x "$H5DUMP" ]; then
         skip "h5dump (hdf5-tools) is missing"

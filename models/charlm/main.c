@@ -697,6 +697,26 @@ static void print_usage(FILE *out) {
             "Run 'charlm <command> --help' for the options of a command.\n");
 }
 
+/* Flushes stdout and returns code, or 1 after a message when this or an
+ * earlier write to stdout failed (a full disk, a closed pipe), so that lost
+ * output never passes for success. */
+static int finish_stdout(int code) {
+    int saved_errno = errno;
+    int err = 0;
+    if (fflush(stdout) != 0) {
+        err = errno;
+    } else if (ferror(stdout)) {
+        /* An earlier flush failed. NOTE: errno names its cause unless a later
+         * call failed for another reason. EIO is used when errno is 0. */
+        err = saved_errno != 0 ? saved_errno : EIO;
+    }
+    if (err == 0) {
+        return code;
+    }
+    fprintf(stderr, "charlm: writing to standard output failed: %s\n", strerror(err));
+    return 1;
+}
+
 int main(int argc, char **argv) {
     spin_wait_limit(argv);
     if (argc < 2) {
@@ -704,24 +724,22 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *command = argv[1];
+    int code = 2;
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 ||
         strcmp(command, "help") == 0) {
         print_usage(stdout);
-        return 0;
+        code = 0;
+    } else if (strcmp(command, "train") == 0) {
+        code = command_train(argc, argv);
+    } else if (strcmp(command, "sample") == 0) {
+        code = command_sample(argc, argv);
+    } else if (strcmp(command, "eval") == 0) {
+        code = command_eval(argc, argv);
+    } else if (strcmp(command, "inspect") == 0) {
+        code = command_inspect(argc, argv);
+    } else {
+        fprintf(stderr, "charlm: unknown command '%s'; expected train, sample, eval or inspect\n",
+                command);
     }
-    if (strcmp(command, "train") == 0) {
-        return command_train(argc, argv);
-    }
-    if (strcmp(command, "sample") == 0) {
-        return command_sample(argc, argv);
-    }
-    if (strcmp(command, "eval") == 0) {
-        return command_eval(argc, argv);
-    }
-    if (strcmp(command, "inspect") == 0) {
-        return command_inspect(argc, argv);
-    }
-    fprintf(stderr, "charlm: unknown command '%s'; expected train, sample, eval or inspect\n",
-            command);
-    return 2;
+    return finish_stdout(code);
 }

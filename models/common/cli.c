@@ -90,8 +90,14 @@ void cli_print_help(const cli_flag *flags, int n_flags, const char *program,
         if (f->required) {
             fprintf(out, " [required]\n");
         } else {
-            fprintf(out, " [default: %s%s%s]\n", value, f->unit != NULL ? " " : "",
-                    f->unit != NULL ? f->unit : "");
+            /* Units are plural; a default of 1 drops the final 's' ("1 thread"). */
+            const char *unit = f->unit != NULL ? f->unit : "";
+            int unit_len = (int)strlen(unit);
+            if (strcmp(value, "1") == 0 && unit_len > 1 && unit[unit_len - 1] == 's') {
+                unit_len--;
+            }
+            fprintf(out, " [default: %s%s%.*s]\n", value, unit_len > 0 ? " " : "", unit_len,
+                    unit);
         }
     }
     fprintf(out, "  %-24s show this help and exit\n", "--help");

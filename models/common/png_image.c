@@ -1,38 +1,57 @@
+#define _POSIX_C_SOURCE 200809L
 #include "png_image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HISTOGRAM_BINS 100
 
-tg_status png_write_gray(const char *path, const uint8_t *pixels, int width, int height) {
-    if (width < 1 || height < 1) {
-        return tg_set_error(TG_ERR_INVALID, "png: invalid image size %d x %d for '%s'", width,
-                            height, path);
+/* Destination of the libpng write callbacks: the temporary file and the errno
+ * of its first failed write. */
+typedef struct png_sink {
+    FILE *file;
+    int error;
+} png_sink;
+
+static void sink_write(png_structp png, png_bytep data, size_t length) {
+    png_sink *sink = png_get_io_ptr(png);
+    if (fwrite(data, 1, length, sink->file) != length) {
+        sink->error = errno != 0 ? errno : EIO;
+        png_error(png, "write failed");
     }
-    FILE *f = fopen(path, "wb");
-    if (f == NULL) {
-        return tg_set_error(TG_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+}
+
+static void sink_flush(png_structp png) {
+    png_sink *sink = png_get_io_ptr(png);
+    if (fflush(sink->file) != 0) {
+        sink->error = errno != 0 ? errno : EIO;
+        png_error(png, "flush failed");
     }
+}
+
+/* Encodes the image into sink->file. Returns 0, or -1 with sink->error set
+ * when a write failed, -2 when libpng ran out of memory, or -3 on another
+ * libpng error. */
+static int encode_gray(png_sink *sink, const uint8_t *pixels, int width, int height) {
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png != NULL ? png_create_info_struct(png) : NULL;
     if (png == NULL || info == NULL) {
         png_destroy_write_struct(&png, &info);
-        fclose(f);
-        return tg_set_error(TG_ERR_NOMEM, "png: out of memory writing '%s'", path);
+        return -2;
     }
     /* libpng reports errors by longjmp to here. */
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
-        fclose(f);
-        return tg_set_error(TG_ERR_IO, "png: writing '%s' failed", path);
+        return sink->error != 0 ? -1 : -3;
     }
-    png_init_io(png, f);
+    png_set_write_fn(png, sink, sink_write, sink_flush);
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_GRAY,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
@@ -41,10 +60,90 @@ tg_status png_write_gray(const char *path, const uint8_t *pixels, int width, int
     }
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0) {
-        return tg_set_error(TG_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+/* Syncs the folder that contains path, so that a rename in it survives a power
+ * loss. File systems that cannot sync folders (EINVAL) count as success. */
+static int sync_folder(const char *path) {
+    char folder[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        snprintf(folder, sizeof folder, ".");
+    } else if (slash == path) {
+        snprintf(folder, sizeof folder, "/");
+    } else {
+        snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
     }
-    return TG_OK;
+    int fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    int synced = fsync(fd);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return synced != 0 && err != EINVAL ? -1 : 0;
+}
+
+tg_status png_write_gray(const char *path, const uint8_t *pixels, int width, int height) {
+    if (width < 1 || height < 1) {
+        return tg_set_error(TG_ERR_INVALID, "png: invalid image size %d x %d for '%s'", width,
+                            height, path);
+    }
+    size_t temp_size = strlen(path) + 32;
+    char *temp_path = malloc(temp_size);
+    if (temp_path == NULL) {
+        return tg_set_error(TG_ERR_NOMEM, "png: out of memory writing '%s'", path);
+    }
+    snprintf(temp_path, temp_size, "%s.tmp.%ld", path, (long)getpid());
+
+    png_sink sink = {.file = fopen(temp_path, "wb"), .error = 0};
+    if (sink.file == NULL) {
+        tg_status status = tg_set_error(TG_ERR_IO, "cannot write '%s': creating temporary file "
+                                        "'%s' failed: %s", path, temp_path, strerror(errno));
+        free(temp_path);
+        return status;
+    }
+
+    int encoded = encode_gray(&sink, pixels, width, height);
+    const char *step = "writing";
+    if (encoded == 0 && fflush(sink.file) != 0) {
+        encoded = -1;
+        sink.error = errno;
+    }
+    if (encoded == 0 && fsync(fileno(sink.file)) != 0) {
+        encoded = -1;
+        sink.error = errno;
+        step = "syncing";
+    }
+    if (fclose(sink.file) != 0 && encoded == 0) {
+        encoded = -1;
+        sink.error = errno;
+        step = "closing";
+    }
+
+    tg_status status = TG_OK;
+    if (encoded == -2) {
+        status = tg_set_error(TG_ERR_NOMEM, "png: out of memory writing '%s'", path);
+    } else if (encoded == -3) {
+        status = tg_set_error(TG_ERR_IO, "png: libpng failed to encode '%s'", path);
+    } else if (encoded != 0) {
+        status = tg_set_error(TG_ERR_IO, "cannot write '%s': %s temporary file '%s' failed: %s",
+                              path, step, temp_path, strerror(sink.error));
+    } else if (rename(temp_path, path) != 0) {
+        status = tg_set_error(TG_ERR_IO, "cannot write '%s': renaming temporary file '%s' over "
+                              "it failed: %s", path, temp_path, strerror(errno));
+    } else if (sync_folder(path) != 0) {
+        status = tg_set_error(TG_ERR_IO, "'%s' is in place, but syncing its folder failed: %s; "
+                              "it may not survive a power loss", path, strerror(errno));
+    }
+    if (status != TG_OK) {
+        remove(temp_path);  /* after a successful rename, there is nothing to remove */
+    }
+
+    free(temp_path);
+    return status;
 }
 
 static uint8_t to_byte(double v, double low, double high) {

@@ -2,8 +2,10 @@
  * a plot of 2-D points or of a 1-D histogram, written with libpng.
  *
  * Every function returns TG_OK, or an error with tg_last_error() naming the
- * path and the cause (TG_ERR_IO, TG_ERR_INVALID, TG_ERR_NOMEM). The file is
- * written directly, so a failed write can leave a partial PNG behind.
+ * path and the cause (TG_ERR_IO, TG_ERR_INVALID, TG_ERR_NOMEM). Each PNG is
+ * written to "<path>.tmp.<pid>" in the same folder, flushed, synced and then
+ * renamed over path, so a failed write leaves an earlier file at path
+ * unchanged and removes the temporary file.
  */
 #ifndef TG_MODELS_COMMON_PNG_IMAGE_H
 #define TG_MODELS_COMMON_PNG_IMAGE_H

@@ -24,14 +24,15 @@ int stop_signal_install(void) {
     if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0) {
         return -1;
     }
+    return stop_signal_ignore_file_size();
+}
+
+int stop_signal_ignore_file_size(void) {
     struct sigaction ignore;
     memset(&ignore, 0, sizeof ignore);
     ignore.sa_handler = SIG_IGN;
     sigemptyset(&ignore.sa_mask);
-    if (sigaction(SIGXFSZ, &ignore, NULL) != 0) {
-        return -1;
-    }
-    return 0;
+    return sigaction(SIGXFSZ, &ignore, NULL);
 }
 
 int stop_signal_received(void) {

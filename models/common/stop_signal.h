@@ -9,12 +9,15 @@
 
 #include <stdbool.h>
 
-/* Installs the handlers and ignores SIGXFSZ. The default action of SIGXFSZ
- * would kill the process in the middle of a save that passes the file size
- * limit (ulimit -f). Ignored, it lets the write fail with EFBIG, so the save
- * reports the error and leaves earlier files intact. Returns 0, or -1 with
- * errno set. */
+/* Installs the handlers and ignores SIGXFSZ (see
+ * stop_signal_ignore_file_size). Returns 0, or -1 with errno set. */
 int stop_signal_install(void);
+
+/* Ignores SIGXFSZ. The default action of SIGXFSZ would kill the process in
+ * the middle of a save that passes the file size limit (ulimit -f). Ignored,
+ * it lets the write fail with EFBIG, so the save reports the error and leaves
+ * earlier files intact. Returns 0, or -1 with errno set. */
+int stop_signal_ignore_file_size(void);
 
 /* Returns the signal number received (SIGINT or SIGTERM), or 0. */
 int stop_signal_received(void);

@@ -27,6 +27,7 @@
 #include "run_lock.h"
 #include "sample.h"
 #include "spin_wait.h"
+#include "stop_signal.h"
 #include "train.h"
 
 static const char *const sampler_choices[] = {"ddim", "ddpm", NULL};
@@ -564,9 +565,10 @@ static int run_sampling(const sample_flags *f, loaded_model *m) {
     };
     int steps = options.ddim ? options.ddim_steps : m->diffusion.T;
     printf("ddpm sample: %ld samples, %s over %d steps%s, %s weights of step %lld, seed %ld, "
-           "%d threads\n", f->count, options.ddim ? "DDIM" : "DDPM", steps,
+           "%d thread%s\n", f->count, options.ddim ? "DDIM" : "DDPM", steps,
            options.clip_x0 ? ", x_0 clipped to [-1, 1]" : "", use_ema ? "EMA" : "raw",
-           (long long)m->step, f->seed, omp_get_max_threads());
+           (long long)m->step, f->seed, omp_get_max_threads(),
+           omp_get_max_threads() == 1 ? "" : "s");
     fflush(stdout);
     size_t values = (size_t)f->count * (size_t)m->settings.data_dim;
     tg_scalar *samples = malloc(values * sizeof *samples);
@@ -580,21 +582,48 @@ static int run_sampling(const sample_flags *f, loaded_model *m) {
     double elapsed = progress_now_s() - start;
     char h5_path[1024];
     samples_h5_path(f->out, h5_path, sizeof h5_path);
+    /* The PNG goes to a staged name first and replaces --out only once the
+     * HDF5 file is in place too, so a failed write changes neither file. */
+    char staged_png[1100];
+    snprintf(staged_png, sizeof staged_png, "%s.new.%ld", f->out, (long)getpid());
+    bool staged = false;
+    bool png_failed = false;
     if (status == TG_OK) {
         printf("sampled %ld in %.1f s (%.1f ms per model evaluation)\n", f->count, elapsed,
                1e3 * elapsed / ((double)steps * (double)((f->count + f->batch - 1) / f->batch)));
         int S = (int)m->settings.image_size;
-        status = S > 0 ? png_write_image_grid(f->out, samples, (int)f->count, S, S,
+        status = S > 0 ? png_write_image_grid(staged_png, samples, (int)f->count, S, S,
                                               (int)f->columns, -1.0, 1.0)
-                       : png_write_points(f->out, samples, (int)f->count,
+                       : png_write_points(staged_png, samples, (int)f->count,
                                           (int)m->settings.data_dim, 512);
+        staged = status == TG_OK;
+        png_failed = !staged;
     }
+    bool h5_written = false;
     if (status == TG_OK) {
         status = write_samples_h5(h5_path, m, f, samples, use_ema);
+        h5_written = status == TG_OK;
+    }
+    if (status == TG_OK && rename(staged_png, f->out) != 0) {
+        status = tg_set_error(TG_ERR_IO, "cannot write '%s': renaming '%s' over it failed: %s; "
+                              "'%s' already holds the new samples", f->out, staged_png,
+                              strerror(errno), h5_path);
+    }
+    if (status != TG_OK && staged) {
+        remove(staged_png);
     }
     free(samples);
     if (status != TG_OK) {
-        fprintf(stderr, "ddpm sample: %s\n", tg_last_error());
+        if (png_failed) {
+            fprintf(stderr, "ddpm sample: writing the PNG of --out '%s' failed: %s\n", f->out,
+                    tg_last_error());
+        } else {
+            fprintf(stderr, "ddpm sample: %s\n", tg_last_error());
+        }
+        if (!h5_written) {
+            fprintf(stderr, "ddpm sample: wrote no samples; '%s' and '%s' are as they were\n",
+                    f->out, h5_path);
+        }
         return 1;
     }
     printf("wrote %s and %s\n", f->out, h5_path);
@@ -630,6 +659,64 @@ static int check_output_folder(const char *png_path) {
     fclose(f);
     remove(probe);
     return 0;
+}
+
+/* Returns whether path starts with the 8-byte PNG signature. */
+static bool is_png_file(const char *path) {
+    static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char head[8];
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return false;
+    }
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return got == sizeof head && memcmp(head, signature, sizeof head) == 0;
+}
+
+/* Checks, before sampling, that sample may replace what is at its two output
+ * paths. It replaces only a PNG file at the PNG path, and only a samples file
+ * of ddpm sample (model kind 'ddpm-samples') at the HDF5 path, so that it
+ * never overwrites a checkpoint or another file. */
+static int check_replaceable_outputs(const char *png_path, const char *h5_path) {
+    struct stat st;
+    if (stat(png_path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "ddpm sample: --out '%s' is a folder; pass a PNG file path such as "
+                    "'%s/samples.png'\n", png_path, png_path);
+            return 1;
+        }
+        if (!S_ISREG(st.st_mode) || !is_png_file(png_path)) {
+            fprintf(stderr, "ddpm sample: will not replace '%s': it is not a PNG file; move it "
+                    "away or choose another --out\n", png_path);
+            return 1;
+        }
+    }
+    if (stat(h5_path, &st) != 0) {
+        return 0;
+    }
+    char kind[64] = "";
+    if (S_ISREG(st.st_mode)) {
+        tg_status status;
+        tg_checkpoint_reader *r = tg_checkpoint_open(h5_path, NULL, &status);
+        if (r != NULL) {
+            snprintf(kind, sizeof kind, "%s", tg_checkpoint_model_kind(r));
+            tg_checkpoint_close(r);
+        }
+    }
+    if (strcmp(kind, "ddpm-samples") == 0) {
+        return 0;
+    }
+    if (kind[0] != '\0') {
+        fprintf(stderr, "ddpm sample: will not replace '%s', the HDF5 file of --out '%s': it "
+                "is a '%s' checkpoint, not a samples file; choose another --out or move the "
+                "file away\n", h5_path, png_path, kind);
+    } else {
+        fprintf(stderr, "ddpm sample: will not replace '%s', the HDF5 file of --out '%s': it is "
+                "not a samples file of ddpm sample; choose another --out or move the file "
+                "away\n", h5_path, png_path);
+    }
+    return 1;
 }
 
 static int command_sample(int argc, char **argv) {
@@ -674,11 +761,26 @@ static int command_sample(int argc, char **argv) {
         return parsed == 2 ? 0 : 2;
     }
     size_t out_len = strlen(f.out);
+    const char *out_name = strrchr(f.out, '/');
+    out_name = out_name != NULL ? out_name + 1 : f.out;
+    if (strcmp(out_name, ".png") == 0) {
+        fprintf(stderr, "ddpm sample: --out '%s' needs a file name before .png, such as "
+                "samples.png\n", f.out);
+        return 2;
+    }
     if (out_len < 5 || strcmp(f.out + out_len - 4, ".png") != 0) {
         fprintf(stderr, "ddpm sample: --out '%s' must end in .png\n", f.out);
         return 2;
     }
-    if (check_output_folder(f.out) != 0) {
+    char h5_path[1024];
+    samples_h5_path(f.out, h5_path, sizeof h5_path);
+    if (check_output_folder(f.out) != 0 || check_replaceable_outputs(f.out, h5_path) != 0) {
+        return 1;
+    }
+    /* A write past the file size limit (ulimit -f) then fails with EFBIG and
+     * is reported, where SIGXFSZ would kill the process. */
+    if (stop_signal_ignore_file_size() != 0) {
+        fprintf(stderr, "ddpm sample: cannot ignore SIGXFSZ: %s\n", strerror(errno));
         return 1;
     }
     omp_set_num_threads(f.threads > 0 ? (int)f.threads : omp_get_num_procs());
@@ -848,6 +950,26 @@ static void print_usage(FILE *out) {
             "Run 'ddpm <command> --help' for the options of a command.\n");
 }
 
+/* Flushes stdout and returns code, or 1 after a message when this or an
+ * earlier write to stdout failed (a full disk, a closed pipe), so that lost
+ * output never passes for success. */
+static int finish_stdout(int code) {
+    int saved_errno = errno;
+    int err = 0;
+    if (fflush(stdout) != 0) {
+        err = errno;
+    } else if (ferror(stdout)) {
+        /* An earlier flush failed. NOTE: errno names its cause unless a later
+         * call failed for another reason. EIO is used when errno is 0. */
+        err = saved_errno != 0 ? saved_errno : EIO;
+    }
+    if (err == 0) {
+        return code;
+    }
+    fprintf(stderr, "ddpm: writing to standard output failed: %s\n", strerror(err));
+    return 1;
+}
+
 int main(int argc, char **argv) {
     spin_wait_limit(argv);
     if (argc < 2) {
@@ -855,24 +977,22 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *command = argv[1];
+    int code = 2;
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 ||
         strcmp(command, "help") == 0) {
         print_usage(stdout);
-        return 0;
+        code = 0;
+    } else if (strcmp(command, "train") == 0) {
+        code = command_train(argc, argv);
+    } else if (strcmp(command, "sample") == 0) {
+        code = command_sample(argc, argv);
+    } else if (strcmp(command, "eval") == 0) {
+        code = command_eval(argc, argv);
+    } else if (strcmp(command, "inspect") == 0) {
+        code = command_inspect(argc, argv);
+    } else {
+        fprintf(stderr, "ddpm: unknown command '%s'; expected train, sample, eval or inspect\n",
+                command);
     }
-    if (strcmp(command, "train") == 0) {
-        return command_train(argc, argv);
-    }
-    if (strcmp(command, "sample") == 0) {
-        return command_sample(argc, argv);
-    }
-    if (strcmp(command, "eval") == 0) {
-        return command_eval(argc, argv);
-    }
-    if (strcmp(command, "inspect") == 0) {
-        return command_inspect(argc, argv);
-    }
-    fprintf(stderr, "ddpm: unknown command '%s'; expected train, sample, eval or inspect\n",
-            command);
-    return 2;
+    return finish_stdout(code);
 }

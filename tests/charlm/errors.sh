@@ -441,6 +441,22 @@ case_disk_full_at_checkpoint() {
     fi
 }
 
+# Each command that prints to stdout fails when that output is lost.
+case_stdout_write_fails() {
+    copy_fixture_run run
+    expect_stdout_write_failure "$CHARLM" sample --checkpoint run/ckpt-00000020.h5 --length 1000
+    expect_stdout_write_failure "$CHARLM" inspect --checkpoint run/ckpt-00000020.h5
+    expect_stdout_write_failure "$CHARLM" eval --checkpoint run/ckpt-00000020.h5 --data "$TEXT" \
+        --eval-iters 1
+    expect_stdout_write_failure "$CHARLM" --help
+    expect_stdout_write_failure "$CHARLM" sample --help
+    expect_stdout_write_failure "$CHARLM" train --data "$TEXT" --out out "${SMALL[@]}" --steps 4
+    # The run itself is complete: only its log was lost.
+    charlm_ok inspect --checkpoint out/ckpt-00000004.h5
+    # The same output to a working stream exits 0.
+    charlm_ok sample --checkpoint run/ckpt-00000020.h5 --length 1000
+}
+
 # ---- Training -----------------------------------------------------------------
 
 case_nonfinite_loss() {

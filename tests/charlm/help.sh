@@ -50,6 +50,8 @@ expect_output "--lr X                   peak learning rate [default: 0.001]"
 check_help sample "${sample_flags[@]}"
 expect_output "[default: \\n]"
 expect_output "--temperature X"
+# A default of 1 takes the singular unit.
+expect_output "--threads N              OpenMP threads (0: all cores) [default: 1 thread]"
 check_help eval "${eval_flags[@]}"
 check_help inspect "${inspect_flags[@]}"
 

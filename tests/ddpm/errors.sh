@@ -530,6 +530,121 @@ case_disk_full_at_checkpoint() {
     fi
 }
 
+# sample writes <stem>.png and <stem>.h5, so --out ckpt-best.png names the
+# checkpoint ckpt-best.h5 as the HDF5 file. Neither it nor a file of another
+# kind at the PNG path may be replaced.
+case_sample_would_replace_checkpoint() {
+    copy_fixture_run run
+    local before
+    before=$(snapshot run)
+    run_ddpm sample --checkpoint run/ckpt-best.h5 --out run/ckpt-best.png --count 4 --steps 5
+    expect_rejection 1 "ddpm sample: will not replace 'run/ckpt-best.h5', the HDF5 file of --out \
+'run/ckpt-best.png': it is a 'ddpm' checkpoint, not a samples file; choose another --out or move \
+the file away"
+    expect_unchanged run "$before"
+    if grep -qF "ddpm sample:" "$WORK/stdout"; then
+        fail "sample started sampling before checking --out: $(cat "$WORK/stdout")"
+    fi
+
+    echo "notes" >notes.h5
+    run_ddpm sample --checkpoint run/ckpt-best.h5 --out notes.png --count 4 --steps 5
+    expect_rejection 1 "ddpm sample: will not replace 'notes.h5', the HDF5 file of --out \
+'notes.png': it is not a samples file of ddpm sample; choose another --out or move the file away"
+
+    cp run/ckpt-best.h5 copy.png
+    run_ddpm sample --checkpoint run/ckpt-best.h5 --out copy.png --count 4 --steps 5
+    expect_rejection 1 "ddpm sample: will not replace 'copy.png': it is not a PNG file; move it \
+away or choose another --out"
+    if ! cmp -s copy.png run/ckpt-best.h5; then
+        fail "sample changed copy.png"
+    fi
+    if [ -e copy.h5 ]; then
+        fail "sample wrote copy.h5 although it was rejected"
+    fi
+
+    # Its own PNG and samples file are replaced by a new run.
+    ddpm_ok sample --checkpoint run/ckpt-best.h5 --out own.png --count 4 --steps 5 --seed 1 \
+        --threads 1
+    expect_output "seed 1, 1 thread"
+    local first
+    first=$(md5sum own.png own.h5)
+    ddpm_ok sample --checkpoint run/ckpt-best.h5 --out own.png --count 4 --steps 5 --seed 2
+    if [ "$(md5sum own.png own.h5)" = "$first" ]; then
+        fail "a second sample with another seed did not replace own.png and own.h5"
+    fi
+}
+
+case_sample_out_is_folder() {
+    copy_fixture_run run
+    mkdir grid.png
+    run_ddpm sample --checkpoint run/ckpt-best.h5 --out grid.png --count 4 --steps 5
+    expect_rejection 1 "ddpm sample: --out 'grid.png' is a folder; pass a PNG file path such as \
+'grid.png/samples.png'"
+    if grep -qF "ddpm sample:" "$WORK/stdout"; then
+        fail "sample started sampling before checking --out: $(cat "$WORK/stdout")"
+    fi
+    if [ -n "$(ls -A grid.png)" ] || [ -e grid.h5 ]; then
+        fail "sample wrote files although it was rejected: $(ls -A grid.png) $(ls grid.h5)"
+    fi
+}
+
+case_out_without_name() {
+    copy_fixture_run run
+    mkdir dir
+    run_ddpm sample --checkpoint run/ckpt-best.h5 --out .png
+    expect_rejection 2 "ddpm sample: --out '.png' needs a file name before .png, such as \
+samples.png"
+    run_ddpm sample --checkpoint run/ckpt-best.h5 --out dir/.png
+    expect_rejection 2 "ddpm sample: --out 'dir/.png' needs a file name before .png, such as \
+samples.png"
+    expect_no_samples
+    if [ -e .h5 ] || [ -n "$(ls -A dir)" ]; then
+        fail "sample wrote files although it was rejected"
+    fi
+}
+
+# Runs sample under a file size limit of $1 KiB, over the outputs of an
+# earlier run, and expects the failure message $2.
+sample_size_limited() {
+    (ulimit -f "$1" && exec "$DDPM" sample --checkpoint run/ckpt-best.h5 --out out/s.png \
+        --count 4 --steps 5 --seed 7 >"$WORK/stdout" 2>"$WORK/stderr")
+    STATUS=$?
+    expect_rejection 1 "$2"
+    expect_error "ddpm sample: wrote no samples; 'out/s.png' and 'out/s.h5' are as they were"
+}
+
+# The PNG of the test (4 images of 28 x 28) takes about 2.5 KiB and the HDF5
+# file about 19 KiB. ulimit -f 1 stops the PNG, ulimit -f 12 the HDF5 file.
+# sample ignores SIGXFSZ, so each write fails with EFBIG, and the files of the
+# earlier run stay as they were.
+case_sample_file_size_limit() {
+    copy_fixture_run run
+    mkdir out
+    ddpm_ok sample --checkpoint run/ckpt-best.h5 --out out/s.png --count 4 --steps 5
+    local before
+    before=$(snapshot out)
+    sample_size_limited 1 "ddpm sample: writing the PNG of --out 'out/s.png' failed: cannot write \
+'out/s.png.new."
+    expect_error "File too large"
+    expect_unchanged out "$before"
+    sample_size_limited 12 "ddpm sample: cannot write checkpoint 'out/s.h5': writing temporary file \
+'out/s.h5.tmp."
+    expect_error "failed after 12288 of"
+    expect_unchanged out "$before"
+}
+
+# Each command that prints to stdout fails when that output is lost.
+case_stdout_write_fails() {
+    copy_fixture_run run
+    expect_stdout_write_failure "$DDPM" inspect --checkpoint run/ckpt-best.h5
+    expect_stdout_write_failure "$DDPM" sample --checkpoint run/ckpt-best.h5 --out s.png \
+        --count 4 --steps 5
+    expect_stdout_write_failure "$DDPM" --help
+    expect_stdout_write_failure "$DDPM" sample --help
+    # The same output to a working stream exits 0.
+    ddpm_ok inspect --checkpoint run/ckpt-best.h5
+}
+
 # ---- Training -----------------------------------------------------------------
 
 case_nonfinite_loss() {
