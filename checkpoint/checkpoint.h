@@ -60,6 +60,10 @@
 #define TG_CHECKPOINT_FORMAT_VERSION 1
 /* Maximum length of a model kind, including the terminating NUL. */
 #define TG_CHECKPOINT_KIND_MAX 64
+/* Maximum length in characters, without the NUL, of a path that
+ * tg_checkpoint_begin accepts. Programs check output folders against it
+ * before training. */
+#define TG_CHECKPOINT_FILE_PATH_MAX 511
 
 typedef struct tg_checkpoint_writer tg_checkpoint_writer;
 typedef struct tg_checkpoint_reader tg_checkpoint_reader;
@@ -215,13 +219,19 @@ tg_status tg_checkpoint_best_path(char *buf, size_t buf_size, const char *dir,
 tg_status tg_checkpoint_find_latest(const char *dir, const char *prefix, char *path,
                                     size_t path_size, int64_t *step);
 
-/* Deletes the step checkpoints of `prefix` in `dir` except the keep_last
- * ones with the highest steps, and the temporary files of `prefix` whose
- * writing process no longer exists (left by a save that was killed). Leaves
- * every other file alone: the best checkpoint, other prefixes, temporary
- * files of live processes. keep_last must be at least 1. Stores the number of
- * deleted step checkpoints in *removed if removed is not NULL. */
+/* Deletes old step checkpoints after the save of step saved_step. Among the
+ * step checkpoints of `prefix` in `dir` with steps up to saved_step, it keeps
+ * the keep_last ones with the highest steps and deletes the rest. Step
+ * checkpoints after saved_step stay and do not count toward keep_last,
+ * because they come from an earlier continuation of a run that was resumed
+ * from an earlier checkpoint. So the resumed run keeps what it writes, and
+ * the later files stay until the run overwrites them.
+ * Also deletes the temporary files of `prefix` whose writing process no
+ * longer exists (left by a save that was killed). Leaves every other file
+ * alone: the best checkpoint, other prefixes, temporary files of live
+ * processes. keep_last must be at least 1. Stores the number of deleted step
+ * checkpoints in *removed if removed is not NULL. */
 tg_status tg_checkpoint_rotate(const char *dir, const char *prefix, int keep_last,
-                               int *removed);
+                               int64_t saved_step, int *removed);
 
 #endif

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "checkpoint.h"
+#include "checkpoint_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,11 @@
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+/* The writer checks paths against the internal limit; the public one must
+ * say the same. */
+_Static_assert(TG_CHECKPOINT_FILE_PATH_MAX == TG__CHECKPOINT_PATH_MAX - 1,
+               "TG_CHECKPOINT_FILE_PATH_MAX must match the writer's path limit");
 
 /* Maximum number of step digits in a file name, because 18 digits always
  * fit in an int64_t. */
@@ -248,7 +254,7 @@ tg_status tg_checkpoint_find_latest(const char *dir, const char *prefix, char *p
 }
 
 tg_status tg_checkpoint_rotate(const char *dir, const char *prefix, int keep_last,
-                               int *removed) {
+                               int64_t saved_step, int *removed) {
     if (removed != NULL) {
         *removed = 0;
     }
@@ -261,7 +267,13 @@ tg_status tg_checkpoint_rotate(const char *dir, const char *prefix, int keep_las
     if (status != TG_OK) {
         return status;
     }
-    size_t n_delete = list.count > (size_t)keep_last ? list.count - (size_t)keep_last : 0;
+    /* Checkpoints after saved_step belong to a continuation that this run
+     * went back from; they stay, and only the earlier ones count. */
+    size_t n_counted = 0;
+    while (n_counted < list.count && list.items[n_counted].step <= saved_step) {
+        n_counted++;
+    }
+    size_t n_delete = n_counted > (size_t)keep_last ? n_counted - (size_t)keep_last : 0;
     for (size_t i = 0; i < n_delete && status == TG_OK; i++) {
         size_t size = strlen(dir) + strlen(list.items[i].name) + 2;
         char *path = malloc(size);

@@ -180,8 +180,10 @@ run_unprivileged() {
 expect_run_folder_locked() {
     local program=$1
     copy_fixture_run run
-    cp run/ckpt-00000020.h5 start.h5
-    "$program" train --out run --resume start.h5 --steps 100000000 --log-interval 1 \
+    # A copy that rotation leaves alone, inside the folder so that both runs
+    # continue the run there.
+    cp run/ckpt-00000020.h5 run/start.h5
+    "$program" train --out run --resume run/start.h5 --steps 100000000 --log-interval 1 \
         --threads 1 >"$WORK/first.out" 2>"$WORK/first.err" &
     local first=$!
     for _ in $(seq 600); do
@@ -194,7 +196,7 @@ expect_run_folder_locked() {
         sleep 0.05
     done
 
-    run_program "$program" train --out run --resume start.h5 --steps 30 --threads 1
+    run_program "$program" train --out run --resume run/start.h5 --steps 30 --threads 1
     expect_rejection 1 "$PROGRAM_NAME train: another process (id $first) is training in --out \
 folder 'run'; wait for it to finish or choose another --out"
 
@@ -214,4 +216,95 @@ folder 'run'; wait for it to finish or choose another --out"
     step=$(sed -n 's/.*stopped by SIGTERM after step \([0-9]*\) of .*/\1/p' "$WORK/first.out")
     program_ok "$program" train --out run --resume "$(printf 'run/ckpt-%08d.h5' "$step")" \
         --steps $((step + 2)) --threads 1
+}
+
+# Prints a relative path of exactly $1 characters, made of folder names of
+# at most 100 characters, below the limit of 255 of common file systems.
+long_path() {
+    local length=$1 path="" part
+    part=$(printf 'd%.0s' $(seq 99))
+    while [ $((${#path} + 100)) -lt "$length" ]; do
+        path+="$part/"
+    done
+    printf '%s' "$path"
+    printf 'e%.0s' $(seq $((length - ${#path})))
+}
+
+# Prints the step checkpoints of a folder, one name a line.
+step_checkpoints() {
+    (cd "$1" && ls ckpt-[0-9]*.h5 2>/dev/null)
+}
+
+# Fails unless the step checkpoints of folder $1 are exactly the names
+# given after it.
+expect_step_checkpoints() {
+    local folder=$1
+    shift
+    local now expected
+    now=$(step_checkpoints "$folder" | tr '\n' ' ')
+    expected=$(printf '%s ' "$@")
+    if [ "$now" != "$expected" ]; then
+        fail "$folder holds the step checkpoints '$now', expected '$expected'"
+    fi
+}
+
+# Fails unless the last per-step row of a metrics.csv is for step $2.
+expect_last_batch_step() {
+    local last
+    last=$(batch_rows "$1" | tail -n 1 | cut -d, -f1)
+    if [ "$last" != "$2" ]; then
+        fail "the last per-step row of $1 is for step '$last', expected $2"
+    fi
+}
+
+# Checks resuming within and across run folders with `program`, whose
+# training flags (data and sizes) follow it: see resume_folders.sh.
+expect_resume_folders() {
+    local program=$1
+    shift
+    local common=("$@" --eval-interval 5 --ckpt-interval 5 --threads 1)
+    program_ok "$program" train --out run --steps 24 --keep-last 3 "${common[@]}"
+    expect_step_checkpoints run ckpt-00000015.h5 ckpt-00000020.h5 ckpt-00000024.h5
+    local later
+    later=$(cd run && md5sum ckpt-00000020.h5 ckpt-00000024.h5)
+
+    # Going back to step 15 and on to 17 keeps 15 and the new 17, the two
+    # newest up to step 17, and leaves 20 and 24 alone.
+    program_ok "$program" train --out run --resume run/ckpt-00000015.h5 --steps 17 \
+        --keep-last 2
+    expect_output "run/ckpt-00000017.h5"
+    expect_step_checkpoints run ckpt-00000015.h5 ckpt-00000017.h5 ckpt-00000020.h5 \
+        ckpt-00000024.h5
+    if [ "$(cd run && md5sum ckpt-00000020.h5 ckpt-00000024.h5)" != "$later" ]; then
+        fail "the checkpoints after step 17 changed"
+    fi
+    expect_last_batch_step run/metrics.csv 17
+
+    # Going on to 22 overwrites 20, and the two newest up to 22 stay.
+    program_ok "$program" train --out run --resume run/ckpt-00000017.h5 --steps 22 \
+        --keep-last 2
+    expect_step_checkpoints run ckpt-00000020.h5 ckpt-00000022.h5 ckpt-00000024.h5
+    if [ "$(cd run && md5sum ckpt-00000024.h5)" != "$(echo "$later" | tail -n 1)" ]; then
+        fail "the checkpoint of step 24 changed"
+    fi
+    expect_last_batch_step run/metrics.csv 22
+
+    # Another folder's checkpoint resumes into a new folder and into an
+    # empty one, and leaves its own folder alone.
+    local before
+    before=$(snapshot run)
+    program_ok "$program" train --out new --resume run/ckpt-00000022.h5 --steps 24
+    expect_step_checkpoints new ckpt-00000024.h5
+    mkdir empty
+    program_ok "$program" train --out empty --resume run/ckpt-00000022.h5 --steps 23
+    expect_step_checkpoints empty ckpt-00000023.h5
+    expect_unchanged run "$before"
+
+    # The same folder through another name, or a link to it, is the run's
+    # own folder.
+    ln -s new link
+    program_ok "$program" train --out ./new/ --resume link/ckpt-00000024.h5 --steps 25
+    program_ok "$program" train --out link --resume new/ckpt-00000025.h5 --steps 26
+    # The run keeps its --keep-last of 2.
+    expect_step_checkpoints new ckpt-00000025.h5 ckpt-00000026.h5
 }

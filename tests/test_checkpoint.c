@@ -1315,7 +1315,7 @@ Test(checkpoint, rotate_keeps_last_and_best) {
         touch(files[i]);
     }
     int removed = -1;
-    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 3, &removed), TG_OK, "%s",
+    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 3, 1000, &removed), TG_OK, "%s",
                  tg_last_error());
     cr_assert_eq(removed, 2, "removed %d files, expected 2", removed);
     char names[1024];
@@ -1325,13 +1325,47 @@ Test(checkpoint, rotate_keeps_last_and_best) {
                      "ema-00000050.h5 notes.txt");
 
     /* Rotating again changes nothing; keeping one leaves the newest. */
-    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 3, &removed), TG_OK);
+    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 3, 1000, &removed), TG_OK);
     cr_assert_eq(removed, 0, "removed %d files on the second rotation", removed);
-    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 1, &removed), TG_OK);
+    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 1, 1000, &removed), TG_OK);
     cr_assert_eq(removed, 2, "removed %d files, expected 2", removed);
     cr_assert_str_eq(list_dir(names, sizeof names, test_dir),
                      "ckpt-.h5 ckpt-00000050.h5.bak ckpt-00000500.h5.tmp.1.0 ckpt-1000.h5 "
                      "ckpt-best.h5 ckpt-x.h5 ema-00000050.h5 notes.txt");
+}
+
+/* A run resumed from step 300 saves step 350 in a folder that still contains
+ * the checkpoints 400 and 500 of its earlier continuation. Rotation counts
+ * only the steps up to 350, so it keeps the new file and the one resumed
+ * from, and leaves the later ones alone. */
+Test(checkpoint, rotate_leaves_steps_after_the_saved_one) {
+    const char *files[] = {
+        "ckpt-00000100.h5", "ckpt-00000200.h5", "ckpt-00000300.h5", "ckpt-00000350.h5",
+        "ckpt-00000400.h5", "ckpt-00000500.h5", "ckpt-best.h5",
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        touch(files[i]);
+    }
+    int removed = -1;
+    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 2, 350, &removed), TG_OK, "%s",
+                 tg_last_error());
+    cr_assert_eq(removed, 2, "removed %d files, expected 2", removed);
+    char names[512];
+    cr_assert_str_eq(list_dir(names, sizeof names, test_dir),
+                     "ckpt-00000300.h5 ckpt-00000350.h5 ckpt-00000400.h5 ckpt-00000500.h5 "
+                     "ckpt-best.h5");
+
+    /* The resumed run overwrites 400, so only 500 is left out of the count. */
+    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 2, 400, &removed), TG_OK);
+    cr_assert_eq(removed, 1, "removed %d files, expected 1", removed);
+    cr_assert_str_eq(list_dir(names, sizeof names, test_dir),
+                     "ckpt-00000350.h5 ckpt-00000400.h5 ckpt-00000500.h5 ckpt-best.h5");
+
+    /* A step below every checkpoint deletes nothing. */
+    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 1, 0, &removed), TG_OK);
+    cr_assert_eq(removed, 0, "removed %d files, expected none", removed);
+    cr_assert_str_eq(list_dir(names, sizeof names, test_dir),
+                     "ckpt-00000350.h5 ckpt-00000400.h5 ckpt-00000500.h5 ckpt-best.h5");
 }
 
 /* Returns the id of a child process that has exited and been reaped, so no
@@ -1364,7 +1398,7 @@ Test(checkpoint, rotate_removes_temps_of_gone_processes) {
         touch(files[i]);
     }
     int removed = -1;
-    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 2, &removed), TG_OK, "%s",
+    cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 2, 300, &removed), TG_OK, "%s",
                  tg_last_error());
     cr_assert_eq(removed, 0, "removed %d step checkpoints, expected none", removed);
 
@@ -1379,13 +1413,13 @@ Test(checkpoint, rotate_removes_temps_of_gone_processes) {
 Test(checkpoint, rotate_rejects_bad_arguments) {
     touch("ckpt-00000001.h5");
     int removed = -1;
-    tg_status status = tg_checkpoint_rotate(test_dir, "ckpt", 0, &removed);
+    tg_status status = tg_checkpoint_rotate(test_dir, "ckpt", 0, 1, &removed);
     cr_assert_eq(status, TG_ERR_INVALID, "status %s", tg_status_name(status));
     expect_contains(tg_last_error(), "keep_last is 0");
     cr_assert_eq(removed, 0);
     char missing[600];
     test_path(missing, sizeof missing, "absent");
-    status = tg_checkpoint_rotate(missing, "ckpt", 2, NULL);
+    status = tg_checkpoint_rotate(missing, "ckpt", 2, 1, NULL);
     cr_assert_eq(status, TG_ERR_IO, "status %s", tg_status_name(status));
     expect_contains(tg_last_error(), missing);
     char names[256];
@@ -1415,7 +1449,7 @@ Test(checkpoint, rotation_follows_real_saves) {
     for (int64_t step = 100; step <= 500; step += 100) {
         cr_assert_eq(tg_checkpoint_step_path(path, sizeof path, test_dir, "ckpt", step), TG_OK);
         write_small_checkpoint(path, "charlm", step, (float)step);
-        cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 2, NULL), TG_OK, "%s",
+        cr_assert_eq(tg_checkpoint_rotate(test_dir, "ckpt", 2, step, NULL), TG_OK, "%s",
                      tg_last_error());
         if (step == 200) {
             cr_assert_eq(tg_checkpoint_best_path(path, sizeof path, test_dir, "ckpt"), TG_OK);

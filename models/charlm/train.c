@@ -114,7 +114,8 @@ static tg_status save_step_checkpoint(const charlm_run *run, const char *out_dir
         status = charlm_run_save(run, path);
     }
     if (status == TG_OK) {
-        status = tg_checkpoint_rotate(out_dir, "ckpt", (int)run->settings.keep_last, NULL);
+        status = tg_checkpoint_rotate(out_dir, "ckpt", (int)run->settings.keep_last,
+                                      (int64_t)run->step, NULL);
     }
     return status;
 }

@@ -210,7 +210,8 @@ static tg_status save_step_checkpoint(const ddpm_run *run, const char *out_dir, 
         status = ddpm_run_save(run, path);
     }
     if (status == TG_OK) {
-        status = tg_checkpoint_rotate(out_dir, "ckpt", (int)run->settings.keep_last, NULL);
+        status = tg_checkpoint_rotate(out_dir, "ckpt", (int)run->settings.keep_last,
+                                      (int64_t)run->step, NULL);
     }
     return status;
 }
