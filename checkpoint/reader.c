@@ -595,7 +595,8 @@ static tg_status dataset_read(const tg_checkpoint_reader *r, dataset_info *d, hi
         char detail[512];
         tg__hdf5_error_detail(detail, sizeof detail);
         return tg_set_error(TG_ERR_FORMAT, "checkpoint '%s': reading dataset '%s' failed "
-                            "(HDF5: %s)", r->path, d->object, detail);
+                            "(HDF5: %s); the file is damaged, so use another checkpoint",
+                            r->path, d->object, detail);
     }
     return TG_OK;
 }

@@ -352,6 +352,34 @@ tg_status tg_checkpoint_write_attr_double(tg_checkpoint_writer *w, const char *g
     return write_attr(w, group, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
+/* Returns the creation properties of a dataset with these extents: one chunk
+ * holding the whole dataset with HDF5's Fletcher-32 checksum, so that a
+ * reader notices a changed byte of the elements. Returns H5P_DEFAULT (one
+ * contiguous block without a checksum) where HDF5 cannot chunk the data: a
+ * scalar, an empty extent, or a chunk of 4 GiB or more. */
+static hid_t checksummed_layout(int rank, const hsize_t *dims, size_t element_size) {
+    const uint64_t chunk_bytes_max = UINT64_C(0xFFFFFFFF);
+    if (rank == 0) {
+        return H5P_DEFAULT;
+    }
+    uint64_t bytes = element_size;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] == 0 || bytes > chunk_bytes_max / dims[i]) {
+            return H5P_DEFAULT;
+        }
+        bytes *= dims[i];
+    }
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (dcpl < 0 || H5Pset_chunk(dcpl, rank, dims) < 0 || H5Pset_fletcher32(dcpl) < 0) {
+        if (dcpl >= 0) {
+            H5Pclose(dcpl);
+        }
+        H5Eclear2(H5E_DEFAULT);
+        return H5P_DEFAULT;
+    }
+    return dcpl;
+}
+
 /* Creates dataset `group/name` of the given file type and extents and writes
  * `data`: as many elements of memory_type as the product of dims. */
 static tg_status write_dataset(tg_checkpoint_writer *w, const char *group, const char *name,
@@ -374,7 +402,8 @@ static tg_status write_dataset(tg_checkpoint_writer *w, const char *group, const
     hid_t space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t dset = H5Dcreate2(gid, name, file_type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = checksummed_layout(rank, dims, H5Tget_size(file_type));
+    hid_t dset = H5Dcreate2(gid, name, file_type, space, lcpl, dcpl, H5P_DEFAULT);
     herr_t written = dset >= 0 ? 0 : -1;
     if (dset >= 0 && H5Sget_simple_extent_npoints(space) > 0) {
         written = H5Dwrite(dset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
@@ -383,6 +412,9 @@ static tg_status write_dataset(tg_checkpoint_writer *w, const char *group, const
     tg__hdf5_error_detail(detail, sizeof detail);
     if (dset >= 0) {
         H5Dclose(dset);
+    }
+    if (dcpl != H5P_DEFAULT) {
+        H5Pclose(dcpl);
     }
     H5Pclose(lcpl);
     H5Sclose(space);

@@ -477,6 +477,45 @@ static void copy_prefix(const char *from, const char *to, long length) {
     cr_assert_eq(fclose(out), 0, "writing '%s' failed", to);
 }
 
+Test(checkpoint, detects_changed_tensor_bytes) {
+    char path[600];
+    test_path(path, sizeof path, "flipped.h5");
+    /* 2 x 3 elements of 1234.5f, whose bytes 00 50 9a 44 occur nowhere else. */
+    write_small_checkpoint(path, "charlm", 7, 1234.5f);
+    const unsigned char pattern[4] = {0x00, 0x50, 0x9a, 0x44};
+
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f, "cannot open '%s'", path);
+    long size = file_size(path);
+    unsigned char *bytes = malloc((size_t)size);
+    cr_assert_not_null(bytes);
+    cr_assert_eq(fread(bytes, 1, (size_t)size, f), (size_t)size);
+    long data_at = -1;
+    for (long i = 0; i + 24 <= size && data_at < 0; i++) {
+        if (memcmp(bytes + i, pattern, 4) == 0 && memcmp(bytes + i + 20, pattern, 4) == 0) {
+            data_at = i;
+        }
+    }
+    cr_assert_geq(data_at, 0, "the tensor's elements were not found in '%s'", path);
+    /* One bit of the third element's mantissa: 1234.5 becomes 1234.5001. */
+    bytes[data_at + 8] ^= 0x01;
+    cr_assert_eq(fseek(f, 0, SEEK_SET), 0);
+    cr_assert_eq(fwrite(bytes, 1, (size_t)size, f), (size_t)size);
+    cr_assert_eq(fclose(f), 0);
+    free(bytes);
+
+    tg_checkpoint_reader *r = open_ok(path, "charlm");
+    int shape[2] = {2, 3};
+    tg_tensor *weight = tg_tensor_zeros(2, shape);
+    tg_status status = tg_checkpoint_read_tensor(r, "model", "weight", weight);
+    cr_assert_neq(status, TG_OK, "a tensor with a changed byte was read without an error");
+    expect_contains(tg_last_error(), "model/weight");
+    expect_contains(tg_last_error(), path);
+    expect_contains(tg_last_error(), "Fletcher32 checksum");
+    tg_tensor_free(weight);
+    tg_checkpoint_close(r);
+}
+
 Test(checkpoint, rejects_truncated_file) {
     char path[600];
     char cut[600];
