@@ -453,68 +453,11 @@ choose another --out, or delete the file to start over"
 }
 
 case_resume_into_other_run() {
-    copy_fixture_run other
-    copy_fixture_run run
-    local before_run before_other
-    before_run=$(snapshot run)
-    before_other=$(snapshot other)
-    run_ddpm train --out run --resume other/ckpt-best.h5 --steps 26
-    expect_rejection 1 "ddpm train: --out folder 'run' already holds another run \
-(run/ckpt-00000020.h5), and --resume other/ckpt-best.h5 is from the folder 'other'; resume with \
---out other, or choose an empty --out"
-    expect_unchanged run "$before_run"
-    expect_unchanged other "$before_other"
-
-    # A folder with only the metrics.csv of a run counts as a run too.
-    mkdir early
-    cp run/metrics.csv early/
-    local before_early
-    before_early=$(snapshot early)
-    run_ddpm train --out early --resume other/ckpt-00000020.h5 --steps 26
-    expect_rejection 1 "ddpm train: --out folder 'early' already holds another run \
-(early/metrics.csv), and --resume other/ckpt-00000020.h5 is from the folder 'other'; resume with \
---out other, or choose an empty --out"
-    expect_unchanged early "$before_early"
-    expect_unchanged other "$before_other"
+    expect_resume_into_other_run_rejected "$DDPM"
 }
 
-# Checkpoint paths may have at most 511 characters, so with the 16 of
-# "/ckpt-00000005.h5" an --out path may have 494.
 case_out_path_too_long() {
-    local long
-    long=$(long_path 495)
-    mkdir -p "$long"
-    run_ddpm train --data "$IDX_DATA" --out "$long" "${TINY[@]}" --steps 5 --eval-interval 5
-    expect_rejection 2 "ddpm train: --out path '$long' has 495 characters, but a checkpoint \
-path may have at most 511, so that ckpt-00000005.h5 fits after it; choose an --out path of at \
-most 494 characters"
-    if [ -n "$(ls -A "$long")" ]; then
-        fail "files appeared in the rejected --out folder: $(ls -A "$long")"
-    fi
-
-    # A path far beyond the limit, and one that does not exist yet.
-    long=$(long_path 3772)
-    mkdir -p "$long"
-    run_ddpm train --data "$IDX_DATA" --out "$long" "${TINY[@]}" --steps 2600
-    expect_rejection 2 "' has 3772 characters, but a checkpoint path may have at most 511, so \
-that ckpt-00002600.h5 fits after it; choose an --out path of at most 494 characters"
-    if [ -n "$(ls -A "$long")" ]; then
-        fail "files appeared in the rejected --out folder: $(ls -A "$long")"
-    fi
-    long="$(dirname "$(long_path 495)")/new-$(long_path 99)"
-    run_ddpm train --data "$IDX_DATA" --out "$long" "${TINY[@]}" --steps 5 --eval-interval 5
-    expect_rejection 2 "choose an --out path of at most 494 characters"
-    if [ -e "$long" ]; then
-        fail "the rejected --out folder was created"
-    fi
-
-    # A path at the limit trains and saves.
-    long=$(long_path 494)
-    mkdir -p "$(dirname "$long")"
-    ddpm_ok train --data "$IDX_DATA" --out "$long" "${TINY[@]}" --steps 5 --eval-interval 5
-    if [ ! -f "$long/ckpt-00000005.h5" ]; then
-        fail "the run at the path limit wrote no ckpt-00000005.h5: $(ls -A "$long")"
-    fi
+    expect_out_path_limit "$DDPM" --data "$IDX_DATA" "${TINY[@]}"
 }
 
 case_out_under_regular_file() {
