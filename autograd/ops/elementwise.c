@@ -23,17 +23,7 @@
 #include <string.h>
 
 #include "../op.h"
-
-/* Element count above which kernels start OpenMP threads. */
-#define PARALLEL_MIN 32768
-
-/* Returns whether a loop over `elements` runs in an OpenMP region. A
- * one-thread region is avoided, not only made serial by an if clause,
- * because libgomp allocates the team of every one-thread region from the
- * heap. */
-static bool use_threads(size_t elements) {
-    return elements > PARALLEL_MIN && omp_get_max_threads() > 1;
-}
+#include "parallel_internal.h"
 
 typedef enum binary_kind { BINARY_ADD, BINARY_SUB, BINARY_MUL, BINARY_DIV } binary_kind;
 
@@ -103,7 +93,7 @@ static void binary_forward_same_shape(binary_kind kind, tg_scalar *y, const tg_s
                                       const tg_scalar *b, size_t n) {
     switch (kind) {
     case BINARY_ADD:
-        if (use_threads(n)) {
+        if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
             for (long i = 0; i < (long)n; i++) {
                 y[i] = a[i] + b[i];
@@ -115,7 +105,7 @@ static void binary_forward_same_shape(binary_kind kind, tg_scalar *y, const tg_s
         }
         return;
     case BINARY_SUB:
-        if (use_threads(n)) {
+        if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
             for (long i = 0; i < (long)n; i++) {
                 y[i] = a[i] - b[i];
@@ -127,7 +117,7 @@ static void binary_forward_same_shape(binary_kind kind, tg_scalar *y, const tg_s
         }
         return;
     case BINARY_MUL:
-        if (use_threads(n)) {
+        if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
             for (long i = 0; i < (long)n; i++) {
                 y[i] = a[i] * b[i];
@@ -139,7 +129,7 @@ static void binary_forward_same_shape(binary_kind kind, tg_scalar *y, const tg_s
         }
         return;
     case BINARY_DIV:
-        if (use_threads(n)) {
+        if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
             for (long i = 0; i < (long)n; i++) {
                 y[i] = a[i] / b[i];
@@ -196,7 +186,7 @@ static void binary_forward(binary_kind kind, tg_scalar *y, const tg_scalar *a, c
     long rows = (long)(bc->size / (size_t)inner);
     size_t sa = bc->ndim > 0 ? bc->a_stride[bc->ndim - 1] : 0;
     size_t sb = bc->ndim > 0 ? bc->b_stride[bc->ndim - 1] : 0;
-    if (use_threads(bc->size)) {
+    if (tg__use_threads(bc->size)) {
 #pragma omp parallel for schedule(static)
         for (long r = 0; r < rows; r++) {
             size_t ia;
@@ -247,7 +237,7 @@ static void binary_backward_same_shape(binary_kind kind, int which, tg_scalar *g
                                        const tg_scalar *dy, const tg_scalar *a,
                                        const tg_scalar *b, size_t n) {
     if (kind == BINARY_ADD || (kind == BINARY_SUB && which == 0)) {
-        if (use_threads(n)) {
+        if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
             for (long i = 0; i < (long)n; i++) {
                 gx[i] += dy[i];
@@ -260,7 +250,7 @@ static void binary_backward_same_shape(binary_kind kind, int which, tg_scalar *g
         return;
     }
     if (kind == BINARY_SUB) {
-        if (use_threads(n)) {
+        if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
             for (long i = 0; i < (long)n; i++) {
                 gx[i] -= dy[i];
@@ -272,7 +262,7 @@ static void binary_backward_same_shape(binary_kind kind, int which, tg_scalar *g
         }
         return;
     }
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             tg_scalar dfa;
@@ -319,7 +309,7 @@ static void sum_repeats(tg_scalar *gx, const tg_scalar *dy, size_t repeats, size
                         bool negate) {
     enum { COLUMNS = 256 };
     long column_blocks = (long)((block + COLUMNS - 1) / COLUMNS);
-    if (use_threads(repeats * block) && column_blocks > 1) {
+    if (tg__use_threads(repeats * block) && column_blocks > 1) {
 #pragma omp parallel for schedule(static)
         for (long c = 0; c < column_blocks; c++) {
             size_t begin = (size_t)c * COLUMNS;
@@ -369,7 +359,7 @@ static void sum_rows_into(tg_scalar *gx, const tg_scalar *dy, const broadcast *b
     int inner = bc->shape[bc->ndim - 1];
     size_t rows = bc->size / (size_t)inner;
     long column_blocks = (long)((inner + COLUMNS - 1) / COLUMNS);
-    if (use_threads(bc->size) && column_blocks > 1) {
+    if (tg__use_threads(bc->size) && column_blocks > 1) {
 #pragma omp parallel for schedule(static)
         for (long c = 0; c < column_blocks; c++) {
             int begin = (int)c * COLUMNS;
@@ -443,7 +433,7 @@ static void binary_backward_input(binary_kind kind, int which, tg_scalar *gx, co
         return;
     }
     if (x_full_size) {
-        if (use_threads(bc->size)) {
+        if (tg__use_threads(bc->size)) {
 #pragma omp parallel for schedule(static)
             for (long i = 0; i < (long)bc->size; i++) {
                 size_t ia;
@@ -600,7 +590,7 @@ tg_tensor *tg_div(tg_tape *tape, const tg_tensor *a, const tg_tensor *b) {
 
 static void affine_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_scalar factor,
                            tg_scalar offset) {
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             y[i] = factor * x[i] + offset;
@@ -613,7 +603,7 @@ static void affine_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_scalar
 }
 
 static void affine_backward_kernel(tg_scalar *dx, const tg_scalar *dy, size_t n, tg_scalar factor) {
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             dx[i] += factor * dy[i];

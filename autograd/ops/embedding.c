@@ -18,23 +18,14 @@
 #include <string.h>
 
 #include "../op.h"
+#include "parallel_internal.h"
 
-/* Element count below which a kernel runs on one thread. */
-#define PARALLEL_MIN_ELEMENTS 32768
 /* Columns summed at once in the backward (a double accumulator on the stack). */
 #define COLUMN_BLOCK 64
 
-/* Returns whether a loop over `elements` runs in an OpenMP region. A
- * one-thread region is avoided, not only made serial by an if clause,
- * because libgomp allocates the team of every one-thread region from the
- * heap. */
-static bool use_threads(size_t elements) {
-    return elements > PARALLEL_MIN_ELEMENTS && omp_get_max_threads() > 1;
-}
-
 static void embedding_forward(tg_scalar *y, const tg_scalar *table, const int32_t *indices,
                               size_t N, size_t C) {
-    if (!use_threads(N * C)) {
+    if (!tg__use_threads(N * C)) {
         for (size_t n = 0; n < N; n++) {
             memcpy(y + n * C, table + (size_t)indices[n] * C, C * sizeof *y);
         }
@@ -90,7 +81,7 @@ static void embedding_backward_kernel(tg_scalar *dtable, const tg_scalar *dy,
         order[row_end[indices[n]]++] = n;
     }
 
-    if (!use_threads(N * C)) {
+    if (!tg__use_threads(N * C)) {
         for (size_t v = 0; v < V; v++) {
             add_row_sum(dtable, dy, order, row_end, v, C);
         }

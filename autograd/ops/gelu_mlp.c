@@ -39,17 +39,7 @@
 #include "../tape_internal.h"
 #include "gelu_internal.h"
 #include "linear_internal.h"
-
-/* Element count above which elementwise loops start OpenMP threads. */
-#define PARALLEL_MIN 32768
-
-/* Returns whether a loop over `elements` runs in an OpenMP region. A
- * one-thread region is avoided, not only made serial by an if clause,
- * because libgomp allocates the team of every one-thread region from the
- * heap. */
-static bool use_threads(size_t elements) {
-    return elements > PARALLEL_MIN && omp_get_max_threads() > 1;
-}
+#include "parallel_internal.h"
 
 typedef struct gelu_mlp_saved {
     tg_scalar *derivative;  /* gelu'(a) (N, H) */
@@ -79,7 +69,7 @@ static void gelu_mlp_forward(tg_scalar *y, tg_scalar *a, tg_scalar *g, const tg_
 /* dg *= derivative over n elements. */
 static void gelu_backward_in_place(tg_scalar *restrict dg, const tg_scalar *restrict derivative,
                                    size_t n) {
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             dg[i] *= derivative[i];
@@ -140,7 +130,7 @@ static void gelu_mlp_backward(tg_node *node) {
         tg_scalar *dr = tg_node_input_grad(node, s->residual_input);
         if (dr != NULL) {
             size_t n = node->output->size;
-            if (use_threads(n)) {
+            if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
                 for (long i = 0; i < (long)n; i++) {
                     dr[i] += dy[i];

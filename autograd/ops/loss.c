@@ -33,19 +33,10 @@
 #include <tgmath.h>
 
 #include "../op.h"
+#include "parallel_internal.h"
 
 /* Maximum number of slices of a loss sum. */
 #define LOSS_SLICES 256
-/* Element count above which kernels start OpenMP threads. */
-#define PARALLEL_MIN 32768
-
-/* Returns whether a loop over `elements` runs in an OpenMP region. A
- * one-thread region is avoided, not only made serial by an if clause,
- * because libgomp allocates the team of every one-thread region from the
- * heap. */
-static bool use_threads(size_t elements) {
-    return elements > PARALLEL_MIN && omp_get_max_threads() > 1;
-}
 
 /* Returns the first index of slice s of n items cut into `slices` parts. */
 static size_t slice_begin(size_t n, size_t slices, size_t s) {
@@ -98,7 +89,7 @@ static double cross_entropy_forward(tg_scalar *lse, const tg_scalar *logits,
                                     int32_t ignore_index) {
     double partials[LOSS_SLICES];
     size_t slices = N < LOSS_SLICES ? N : LOSS_SLICES;
-    if (!use_threads(N * V)) {
+    if (!tg__use_threads(N * V)) {
         for (size_t s = 0; s < slices; s++) {
             partials[s] = cross_entropy_slice(lse, logits, targets, V, ignore_index,
                                               slice_begin(N, slices, s),
@@ -152,7 +143,7 @@ static void cross_entropy_row_backward(tg_scalar *dlogits, bool overwrite,
 static void cross_entropy_backward(tg_scalar *dlogits, bool overwrite, const tg_scalar *logits,
                                    const tg_scalar *lse, const int32_t *targets, size_t N,
                                    size_t V, int32_t ignore_index, tg_scalar scale) {
-    if (!use_threads(N * V)) {
+    if (!tg__use_threads(N * V)) {
         for (size_t r = 0; r < N; r++) {
             cross_entropy_row_backward(dlogits, overwrite, logits, lse, targets, V, ignore_index,
                                        scale, r);
@@ -291,7 +282,7 @@ static double mse_slice(const tg_scalar *prediction, const tg_scalar *target, si
 static double mse_forward(const tg_scalar *prediction, const tg_scalar *target, size_t n) {
     double partials[LOSS_SLICES];
     size_t slices = n < LOSS_SLICES ? n : LOSS_SLICES;
-    if (!use_threads(n)) {
+    if (!tg__use_threads(n)) {
         for (size_t s = 0; s < slices; s++) {
             partials[s] = mse_slice(prediction, target, slice_begin(n, slices, s),
                                     slice_begin(n, slices, s + 1));
@@ -330,7 +321,7 @@ static void mse_backward_range(tg_scalar *dprediction, tg_scalar *dtarget,
  * dtarget. Either gradient may be NULL. */
 static void mse_backward(tg_scalar *dprediction, tg_scalar *dtarget, const tg_scalar *prediction,
                          const tg_scalar *target, size_t n, tg_scalar scale) {
-    if (!use_threads(n)) {
+    if (!tg__use_threads(n)) {
         mse_backward_range(dprediction, dtarget, prediction, target, 0, n, scale);
         return;
     }

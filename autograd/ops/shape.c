@@ -32,17 +32,7 @@
 #include <string.h>
 
 #include "../op.h"
-
-/* Element count below which a copy runs on one thread. */
-#define PARALLEL_MIN_ELEMENTS 32768
-
-/* Returns whether a loop over `elements` runs in an OpenMP region. A
- * one-thread region is avoided, not only made serial by an if clause,
- * because libgomp allocates the team of every one-thread region from the
- * heap. */
-static bool use_threads(size_t elements) {
-    return elements > PARALLEL_MIN_ELEMENTS && omp_get_max_threads() > 1;
-}
+#include "parallel_internal.h"
 
 /* Elements per task when a block copy is split over threads. */
 #define COPY_CHUNK 4096
@@ -76,7 +66,7 @@ static void copy_rows(tg_scalar *dst, size_t dst_stride, const tg_scalar *src, s
                       size_t rows, size_t len, bool accumulate) {
     size_t chunks_per_row = (len + COPY_CHUNK - 1) / COPY_CHUNK;
     long tasks = (long)(rows * chunks_per_row);
-    if (use_threads(rows * len)) {
+    if (tg__use_threads(rows * len)) {
 #pragma omp parallel for schedule(static)
         for (long t = 0; t < tasks; t++) {
             size_t row = (size_t)t / chunks_per_row;
@@ -243,7 +233,7 @@ static void permute_rows(tg_scalar *dst, const tg_scalar *src, const permute_pla
     }
     size_t len = plan->extent[plan->ndim - 1];
     long rows = (long)(plan->size / len);
-    if (use_threads(plan->size)) {
+    if (tg__use_threads(plan->size)) {
 #pragma omp parallel for schedule(static)
         for (long r = 0; r < rows; r++) {
             size_t d_off;
@@ -294,7 +284,7 @@ static void permute_tiles(tg_scalar *dst, const tg_scalar *src, const permute_pl
     size_t tiles_b = (extent_b + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE;
     size_t batches = plan->size / (extent_a * extent_b);
     long tasks = (long)(batches * tiles_a * tiles_b);
-    if (use_threads(plan->size)) {
+    if (tg__use_threads(plan->size)) {
 #pragma omp parallel for schedule(static)
         for (long t = 0; t < tasks; t++) {
             size_t tile_b = (size_t)t % tiles_b;

@@ -30,18 +30,7 @@
 
 #include "../op.h"
 #include "gelu_internal.h"
-
-/* Element count above which kernels start OpenMP threads. */
-#define PARALLEL_MIN 32768
-
-/* Returns whether a loop over `elements` runs in an OpenMP region. A
- * one-thread region is avoided, not only made serial by an if clause,
- * because libgomp allocates the team of every one-thread region from the
- * heap. */
-static bool use_threads(size_t elements) {
-    return elements > PARALLEL_MIN && omp_get_max_threads() > 1;
-}
-
+#include "parallel_internal.h"
 
 typedef void (*unary_forward_fn)(tg_scalar *y, const tg_scalar *x, size_t n);
 /* Adds dy * f'(x) into dx, reading x and the forward's output y. */
@@ -59,7 +48,7 @@ typedef struct unary_op {
 /* ---- exp ----------------------------------------------------------------- */
 
 static void exp_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             y[i] = exp(x[i]);
@@ -74,7 +63,7 @@ static void exp_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
 static void exp_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                          const tg_scalar *y, size_t n) {
     (void)x;
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             dx[i] += dy[i] * y[i];
@@ -89,7 +78,7 @@ static void exp_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
 /* ---- log ----------------------------------------------------------------- */
 
 static void log_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             y[i] = log(x[i]);
@@ -104,7 +93,7 @@ static void log_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
 static void log_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                          const tg_scalar *y, size_t n) {
     (void)y;
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             dx[i] += dy[i] / x[i];
@@ -119,7 +108,7 @@ static void log_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
 /* ---- sqrt ---------------------------------------------------------------- */
 
 static void sqrt_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             y[i] = sqrt(x[i]);
@@ -134,7 +123,7 @@ static void sqrt_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
 static void sqrt_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                           const tg_scalar *y, size_t n) {
     (void)x;
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             dx[i] += dy[i] / (2 * y[i]);
@@ -149,7 +138,7 @@ static void sqrt_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x
 /* ---- tanh ---------------------------------------------------------------- */
 
 static void tanh_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             y[i] = tanh(x[i]);
@@ -164,7 +153,7 @@ static void tanh_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
 static void tanh_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                           const tg_scalar *y, size_t n) {
     (void)x;
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             dx[i] += dy[i] * (1 - y[i] * y[i]);
@@ -188,7 +177,7 @@ static tg_scalar sigmoid_of(tg_scalar x) {
 }
 
 static void sigmoid_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             y[i] = sigmoid_of(x[i]);
@@ -203,7 +192,7 @@ static void sigmoid_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
 static void sigmoid_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                              const tg_scalar *y, size_t n) {
     (void)x;
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             dx[i] += dy[i] * y[i] * (1 - y[i]);
@@ -218,7 +207,7 @@ static void sigmoid_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar
 /* ---- relu ---------------------------------------------------------------- */
 
 static void relu_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             y[i] = x[i] > 0 ? x[i] : 0;
@@ -233,7 +222,7 @@ static void relu_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
 static void relu_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                           const tg_scalar *y, size_t n) {
     (void)y;
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             dx[i] += x[i] > 0 ? dy[i] : 0;
@@ -248,7 +237,7 @@ static void relu_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x
 /* ---- silu ---------------------------------------------------------------- */
 
 static void silu_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             y[i] = x[i] * sigmoid_of(x[i]);
@@ -263,7 +252,7 @@ static void silu_forward(tg_scalar *y, const tg_scalar *x, size_t n) {
 static void silu_backward(tg_scalar *dx, const tg_scalar *dy, const tg_scalar *x,
                           const tg_scalar *y, size_t n) {
     (void)y;
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long i = 0; i < (long)n; i++) {
             tg_scalar s = sigmoid_of(x[i]);
@@ -344,7 +333,7 @@ static void gelu_backward_block(tg_scalar *out, const tg_scalar *dy,
 
 void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx approx) {
     long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long k = 0; k < blocks; k++) {
             size_t begin = (size_t)k * GELU_BLOCK;
@@ -362,7 +351,7 @@ void tg__gelu_forward(tg_scalar *y, const tg_scalar *x, size_t n, tg_gelu_approx
 
 void tg__gelu_forward_derivative(tg_scalar *y, tg_scalar *x, size_t n, tg_gelu_approx approx) {
     long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long k = 0; k < blocks; k++) {
             size_t begin = (size_t)k * GELU_BLOCK;
@@ -381,7 +370,7 @@ void tg__gelu_forward_derivative(tg_scalar *y, tg_scalar *x, size_t n, tg_gelu_a
 void tg__gelu_backward(tg_scalar *out, const tg_scalar *dy, const tg_scalar *x, size_t n,
                        tg_gelu_approx approx, bool replace) {
     long blocks = (long)((n + GELU_BLOCK - 1) / GELU_BLOCK);
-    if (use_threads(n)) {
+    if (tg__use_threads(n)) {
 #pragma omp parallel for schedule(static)
         for (long k = 0; k < blocks; k++) {
             size_t begin = (size_t)k * GELU_BLOCK;
