@@ -1,8 +1,8 @@
 /* When an op's element loop runs in an OpenMP region, shared by the op
- * files. A loop that runs on one thread is run directly, outside any region,
- * and not through a region with a false if clause: libgomp allocates the
- * team of every one-thread region from the heap, and a training step must
- * make no heap allocation.
+ * files. A loop on one thread runs directly, outside any region, and not
+ * through a region with a false if clause. libgomp allocates the team of
+ * every one-thread region from the heap, and a training step must make no
+ * heap allocation.
  */
 #ifndef TG_AUTOGRAD_OPS_PARALLEL_INTERNAL_H
 #define TG_AUTOGRAD_OPS_PARALLEL_INTERNAL_H
