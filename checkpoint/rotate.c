@@ -18,8 +18,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-/* The writer checks paths against the internal limit; the public one must
- * say the same. */
+/* The writer checks paths against the internal limit, so the public limit
+ * must equal it (less the terminating NUL). */
 _Static_assert(TG_CHECKPOINT_FILE_PATH_MAX == TG__CHECKPOINT_PATH_MAX - 1,
                "TG_CHECKPOINT_FILE_PATH_MAX must match the writer's path limit");
 

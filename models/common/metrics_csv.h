@@ -5,7 +5,7 @@
  *
  * (ddpm writes training items per second into tokens_per_s). A resumed run
  * first drops the rows after the step it resumes from, so the file again
- * holds one row per step however often the run was stopped.
+ * contains one row per step however often the run was stopped.
  */
 #ifndef TG_MODELS_COMMON_METRICS_CSV_H
 #define TG_MODELS_COMMON_METRICS_CSV_H

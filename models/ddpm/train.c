@@ -189,8 +189,9 @@ static void print_settings(const ddpm_run *run, const char *out_dir, FILE *log) 
 static void log_step(const ddpm_run *run, double loss, double lr, double step_ms,
                      const progress *p, bool skipped, FILE *log) {
     const ddpm_settings *s = &run->settings;
-    /* Both rates are moving averages over about the last 20 steps, leaving out
-     * the first step of the run; before a step is timed, the latest one shows. */
+    /* Both figures come from the moving average over about the last 20 steps,
+     * without the first step of the run. Until a step is timed, the latest
+     * step's time stands in. */
     double average_ms = p->ema_step_s > 0.0 ? 1e3 * p->ema_step_s : step_ms;
     double samples_per_s = (double)s->batch_size / (1e-3 * average_ms);
     char eta[32];
